@@ -1,0 +1,185 @@
+"""Every exception leanpool raises, in one place.
+
+The hierarchy is shallow on purpose: callers either catch `LeanPoolError` (anything that went
+wrong outside Lean itself) or one precise kind. Each class also derives from the builtin that
+LeanInteract raised in the same situation, so code written against LeanInteract keeps working
+(`except TimeoutError`, `except ConnectionAbortedError`, `except MemoryError`, ...).
+
+Lean *compile* errors are not exceptions: they are `Message`s with severity ``"error"`` inside a
+normal response, and REPL-level refusals ("Unknown environment.") come back as a `LeanError`
+response, as in LeanInteract.
+
+All exceptions pickle with their extra attributes, because they cross process boundaries
+(pool workers send them back to the parent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "LeanCrashError",
+    "LeanMemoryError",
+    "LeanPoolError",
+    "LeanSetupError",
+    "LeanTimeoutError",
+    "PoolShutdownError",
+    "ProtocolError",
+    "RequestError",
+    "ServerNotRunningError",
+    "StateLostError",
+    "WorkerCrashedError",
+]
+
+_TAIL_CHARS = 4000
+
+
+def _tail(text: str | bytes | None, limit: int = _TAIL_CHARS) -> str:
+    """The last `limit` characters of a process's output, decoded leniently."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+class LeanPoolError(Exception):
+    """Base class of every error leanpool raises on its own behalf."""
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        for key, value in details.items():
+            setattr(self, key, value)
+        self._details = details
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._details))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[LeanPoolError], message: str, details: dict[str, Any]) -> LeanPoolError:
+    error = cls.__new__(cls)
+    LeanPoolError.__init__(error, message, **details)
+    return error
+
+
+class RequestError(LeanPoolError, ValueError):
+    """A request the REPL would mis-read or refuse; it was never sent.
+
+    Examples: an empty request, a negative id on the wire, a value of the wrong type.
+    """
+
+
+class ProtocolError(LeanPoolError, ValueError):
+    """The REPL wrote something that is not a well-framed JSON response.
+
+    `data` holds the offending bytes (truncated). The process that wrote them cannot be trusted
+    any more and is killed.
+    """
+
+    data: bytes
+
+
+class LeanTimeoutError(LeanPoolError, TimeoutError):
+    """A request did not finish within its timeout; its REPL process group was killed."""
+
+    timeout: float | None
+
+
+class LeanCrashError(LeanPoolError, ConnectionAbortedError):
+    """The REPL process died while serving a request.
+
+    `returncode` is the exit status (negative: killed by that signal) and `stderr_tail` the
+    last lines it wrote to stderr.
+    """
+
+    returncode: int | None
+    stderr_tail: str
+
+
+class WorkerCrashedError(LeanCrashError):
+    """A pool worker process died (not just its REPL) while running the request."""
+
+
+class LeanMemoryError(LeanPoolError, MemoryError):
+    """A memory limit was hit: the hard limit, the RSS watchdog, or an out-of-memory death."""
+
+    limit_mb: float | None
+    rss_mb: float | None
+
+
+class ServerNotRunningError(LeanPoolError, ChildProcessError):
+    """The server is not usable: it was killed, or a fault ended it and nobody restarted it."""
+
+
+class StateLostError(LeanPoolError, LookupError):
+    """An env or proof-state id refers to a REPL state that no longer exists and cannot be rebuilt."""
+
+
+class PoolShutdownError(LeanPoolError, RuntimeError):
+    """The pool was shut down before this request could run."""
+
+
+class LeanSetupError(LeanPoolError, RuntimeError):
+    """An external setup step (elan, git, lake) failed.
+
+    Carries `step` (what was being done), `command` (the command line), `returncode` and
+    `output_tail` (the end of its combined output).
+    """
+
+    step: str
+    command: list[str] | None
+    returncode: int | None
+    output_tail: str
+
+    @classmethod
+    def from_step(
+        cls,
+        step: str,
+        command: list[str] | None = None,
+        returncode: int | None = None,
+        output: str | bytes | None = None,
+        hint: str = "",
+    ) -> LeanSetupError:
+        tail = _tail(output)
+        parts = [f"Setup step failed: {step}."]
+        if command:
+            parts.append(f"Command: {' '.join(command)}")
+        if returncode is not None:
+            parts.append(f"Exit status: {returncode}")
+        if hint:
+            parts.append(hint)
+        if tail.strip():
+            parts.append("Output (tail):\n" + tail.rstrip())
+        return cls(
+            "\n".join(parts), step=step, command=command, returncode=returncode, output_tail=tail
+        )
+
+
+def crash_error(
+    what: str,
+    returncode: int | None,
+    stderr_tail: str | bytes | None,
+    cls: type[LeanCrashError] = LeanCrashError,
+) -> LeanCrashError:
+    """A crash error whose message names the exit status or signal and shows stderr's tail."""
+    import signal
+
+    if returncode is None:
+        status = "it is gone (exit status unknown)"
+    elif returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        status = f"killed by {name}"
+    else:
+        status = f"exit status {returncode}"
+    tail = _tail(stderr_tail)
+    message = f"{what}: the REPL process died ({status})."
+    if tail.strip():
+        message += "\nstderr (tail):\n" + tail.rstrip()
+    return cls(message, returncode=returncode, stderr_tail=tail)
