@@ -1,0 +1,223 @@
+"""Measuring and bounding a REPL's memory: RSS from /proc, RLIMIT_AS, and cgroup memory limits.
+
+Three mechanisms, from cheapest to most exact:
+
+* RSS read from ``/proc/<pid>/statm`` (about 17 µs; a psutil tree walk costs about 100x more), used
+  between requests and by the watchdog during long ones. This is what soft limits compare against.
+* ``RLIMIT_AS`` set in the child before exec (LeanInteract's ``memory_hard_limit_mb``). It bounds
+  *virtual* size, and Lean memory-maps every ``.olean`` it imports: a Mathlib REPL needs an
+  address-space limit of roughly twice its resident size. Hitting it kills the REPL mid-request.
+* A per-REPL memory cgroup (v1 ``memory`` controller, or v2 with ``memory`` enabled), where the
+  machine lets us create one: the kernel charges resident pages exactly and OOM-kills at the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+MB = 1024 * 1024
+
+CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+CGROUP_V2_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+_CGROUP_PARENT_NAME = "leanpool"
+
+
+class RssProbe:
+    """Reads one process's resident set size from /proc, keeping the file open between reads."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._fd: int | None = None
+        with contextlib.suppress(OSError):
+            self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+
+    def rss_bytes(self) -> int:
+        """Current RSS in bytes; 0 once the process is gone (or off Linux)."""
+        if self._fd is None:
+            return 0
+        try:
+            fields = os.pread(self._fd, 256, 0).split()
+            return int(fields[1]) * _PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """RSS of a process and all its descendants (psutil walk; for reports, not hot paths)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+def system_memory_fraction() -> float:
+    """Fraction of the machine's memory in use (0..1), as psutil reports it."""
+    import psutil
+
+    return float(psutil.virtual_memory().percent) / 100.0
+
+
+def set_address_space_limit(limit_mb: float) -> None:
+    """Set RLIMIT_AS for the calling process; called in the child between fork and exec."""
+    limit = int(limit_mb * MB)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+# --------------------------------------------------------------------------------------------
+# cgroups
+
+
+@dataclass(frozen=True)
+class CgroupSupport:
+    """Whether this machine lets us create per-REPL memory cgroups, and why not."""
+
+    version: int | None  # 1, 2, or None when unavailable
+    parent: Path | None
+    reason: str
+
+    @property
+    def available(self) -> bool:
+        return self.version is not None
+
+
+_support_cache: CgroupSupport | None = None
+
+
+def cgroup_support() -> CgroupSupport:
+    """Detect (once per process) a writable cgroup memory controller."""
+    global _support_cache
+    if _support_cache is None:
+        _support_cache = _detect_cgroup_support()
+    return _support_cache
+
+
+def _detect_cgroup_support() -> CgroupSupport:
+    if not sys.platform.startswith("linux"):
+        return CgroupSupport(None, None, "cgroups exist only on Linux")
+    reasons: list[str] = []
+    if (CGROUP_V1_MEMORY / "memory.limit_in_bytes").exists():
+        parent = CGROUP_V1_MEMORY / _CGROUP_PARENT_NAME
+        problem = _probe_parent(parent, "memory.limit_in_bytes")
+        if problem is None:
+            return CgroupSupport(1, parent, "cgroup v1 memory controller is writable")
+        reasons.append(f"cgroup v1 memory controller at {CGROUP_V1_MEMORY}: {problem}")
+    else:
+        reasons.append("no cgroup v1 memory controller")
+    for root in CGROUP_V2_ROOTS:
+        controllers = root / "cgroup.controllers"
+        if not controllers.exists():
+            continue
+        try:
+            available = controllers.read_text().split()
+        except OSError as exc:
+            reasons.append(f"cgroup v2 at {root}: {exc}")
+            continue
+        if "memory" not in available:
+            reasons.append(f"cgroup v2 at {root} has no memory controller")
+            continue
+        parent = root / _CGROUP_PARENT_NAME
+        problem = _probe_parent(parent, "memory.max", enable_memory=True)
+        if problem is None:
+            return CgroupSupport(2, parent, f"cgroup v2 memory controller at {root} is writable")
+        reasons.append(f"cgroup v2 at {root}: {problem}")
+    return CgroupSupport(None, None, "; ".join(reasons) or "no cgroup filesystem found")
+
+
+def _probe_parent(parent: Path, limit_file: str, enable_memory: bool = False) -> str | None:
+    """Create our parent group and a throw-away child; return a problem description or None."""
+    try:
+        parent.mkdir(exist_ok=True)
+        if enable_memory:
+            # v2: children only get memory.* files when the parent delegates the controller.
+            (parent / "cgroup.subtree_control").write_text("+memory")
+        probe = parent / f"probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.mkdir()
+        try:
+            if not (probe / limit_file).exists():
+                return f"{limit_file} missing in a new group"
+            (probe / limit_file).write_text(str(64 * MB))
+        finally:
+            probe.rmdir()
+    except OSError as exc:
+        return f"not writable ({exc.strerror or exc})"
+    return None
+
+
+class MemoryCgroup:
+    """One cgroup holding one REPL process, with a hard memory limit enforced by the kernel."""
+
+    def __init__(self, limit_mb: float, support: CgroupSupport | None = None) -> None:
+        support = support or cgroup_support()
+        if not support.available or support.parent is None:
+            raise OSError(errno.ENOTSUP, f"cgroup memory limits are unavailable: {support.reason}")
+        self.version = support.version
+        self.limit_mb = limit_mb
+        self.path = support.parent / f"repl-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.path.mkdir()
+        limit = str(int(limit_mb * MB))
+        if self.version == 1:
+            (self.path / "memory.limit_in_bytes").write_text(limit)
+            swap_limit = self.path / "memory.memsw.limit_in_bytes"
+            if swap_limit.exists():
+                with contextlib.suppress(OSError):
+                    swap_limit.write_text(limit)
+        else:
+            (self.path / "memory.max").write_text(limit)
+            with contextlib.suppress(OSError):
+                (self.path / "memory.swap.max").write_text("0")
+        self._procs_file = str(self.path / "cgroup.procs")
+
+    def join_current_process(self) -> None:
+        """Move the calling process into this group; used in the child before exec."""
+        fd = os.open(self._procs_file, os.O_WRONLY)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed in this group for exceeding the limit."""
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            text = (self.path / name).read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def remove(self) -> None:
+        """Delete the group once its process is gone (retrying briefly while the kernel lets go)."""
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)
