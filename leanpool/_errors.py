@@ -116,7 +116,7 @@ class ServerNotRunningError(LeanPoolError, ChildProcessError):
 
 
 class StateLostError(LeanPoolError, LookupError):
-    """An env or proof-state id refers to a REPL state that no longer exists and cannot be rebuilt."""
+    """An env or proof-state id names a REPL state that is gone and cannot be rebuilt."""
 
 
 class PoolShutdownError(LeanPoolError, RuntimeError):

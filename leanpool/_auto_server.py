@@ -1,0 +1,485 @@
+"""`AutoLeanServer`: a `LeanServer` that restarts itself and keeps its ids meaningful.
+
+What it adds to `LeanServer`:
+
+* **Restarts.** A crash, timeout, garbage on stdout or memory kill leaves the REPL dead; the next
+  request starts a new one (process start is retried with bounded, jittered waits from tenacity).
+  Before each request two memory gates may restart it proactively: the REPL's RSS against
+  ``max_process_memory`` x its limit, and the machine's memory use against ``max_total_memory``
+  (when the machine stays above it, the request waits with backoff and finally fails with
+  `LeanMemoryError`, instead of LeanInteract's fixed 1+2+4+8+16 s).
+* **Explicit retries.** The request that died with its process gets the typed error by default.
+  ``fault_retries=n`` re-runs it up to n times after a crash or protocol fault (never after a
+  timeout or memory kill: those repeat deterministically).
+* **Ids that stay valid.** Ids from ``add_to_session_cache=True`` requests are session ids
+  (-1, -2, ...) replayed after restarts, for *every* state the response names (env, proof state,
+  sorries' and tactics' proof states). Other ids are REPL ids offset per process generation: in the
+  first process they equal the REPL's own ids (as in LeanInteract); after a restart they keep
+  growing, and an id from a dead process raises `StateLostError` instead of silently naming some
+  other state of the new process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from leanpool._channel import NOT_RUN, Outcome
+from leanpool._errors import (
+    LeanCrashError,
+    LeanMemoryError,
+    LeanPoolError,
+    LeanTimeoutError,
+    ProtocolError,
+    ServerNotRunningError,
+    StateLostError,
+)
+from leanpool._memory import system_memory_fraction
+from leanpool._server import LeanServer, MemoryBackend, Response
+from leanpool._session_cache import (
+    BaseSessionCache,
+    ReplaySessionCache,
+    copy_id_containers,
+    request_id_fields,
+    response_id_paths,
+    set_path,
+)
+from leanpool.protocol import BaseREPLQuery, encode_request, parse_response
+
+if TYPE_CHECKING:
+    from leanpool._config import LeanREPLConfig
+
+logger = logging.getLogger("leanpool")
+
+_SYSTEM_MEMORY_CHECK_INTERVAL = 0.25  # seconds; psutil's reading costs ~50 µs
+
+
+class AutoLeanServer(LeanServer):
+    """A REPL that restarts on faults and memory thresholds and keeps a session cache.
+
+    Args (LeanInteract's, same order and defaults):
+        config: the set-up `LeanREPLConfig`.
+        max_total_memory: restart (and wait) when the machine's memory use reaches this fraction;
+            ``None`` or ``1.0`` disables the check.
+        max_process_memory: restart before a request when the REPL's RSS reaches this fraction of
+            its limit (``rss_limit_mb``, else ``config.memory_hard_limit_mb``); ``None`` disables.
+        max_restart_attempts: bound on consecutive start attempts and memory-gate waits.
+        session_cache: where ``add_to_session_cache=True`` requests are kept (default: a new
+            `ReplaySessionCache`).
+
+    Keyword-only extras: ``fault_retries`` (see the module docstring), ``restart_wait`` (a
+    tenacity wait strategy between failed start attempts), and `LeanServer`'s ``rss_limit_mb``,
+    ``memory_backend`` and ``watchdog_interval``.
+    """
+
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        max_total_memory: float | None = 0.8,
+        max_process_memory: float | None = 0.8,
+        max_restart_attempts: int = 5,
+        session_cache: BaseSessionCache | None = None,
+        *,
+        fault_retries: int = 0,
+        restart_wait: wait_base | None = None,
+        rss_limit_mb: float | None = None,
+        memory_backend: MemoryBackend = "rlimit",
+        watchdog_interval: float = 0.05,
+    ) -> None:
+        self.max_total_memory = max_total_memory
+        self.max_process_memory = max_process_memory
+        self.max_restart_attempts = max(1, max_restart_attempts)
+        self.session_cache: BaseSessionCache = (
+            session_cache if session_cache is not None else ReplaySessionCache()
+        )
+        self.fault_retries = fault_retries
+        self.restart_wait = restart_wait or wait_random_exponential(multiplier=0.05, max=1.0)
+        self.restart_counts: Counter[str] = Counter()
+        self._env_base = 0
+        self._proof_state_base = 0
+        self._max_env = -1
+        self._max_proof_state = -1
+        self._generation = -1
+        self._next_system_check = 0.0
+        self._restart_cause = "start"
+        super().__init__(
+            config,
+            rss_limit_mb=rss_limit_mb,
+            memory_backend=memory_backend,
+            watchdog_interval=watchdog_interval,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def generation(self) -> int:
+        """How many times the REPL was (re)started, minus one."""
+        return self._generation
+
+    def start(self) -> None:
+        for attempt in Retrying(
+            stop=stop_after_attempt(self.max_restart_attempts),
+            wait=self.restart_wait,
+            retry=retry_if_exception_type(ServerNotRunningError),
+            reraise=True,
+        ):
+            with attempt:
+                super().start()
+        self._begin_generation()
+
+    def restart(self, verbose: bool = False) -> None:
+        """Restart the REPL (session-cached states are replayed on first use)."""
+        with self._lock:
+            self._restart_locked("requested")
+
+    def clear_session_cache(self, force: bool = False) -> None:
+        """Forget every cached state; with ``force`` also restart to free the REPL's memory."""
+        with self._lock:
+            self.session_cache.clear()
+            if force:
+                self._restart_locked("clear_session_cache")
+
+    def remove_from_session_cache(self, session_state_id: int) -> None:
+        self.session_cache.remove(session_state_id)
+
+    def run_dict(
+        self, request: dict[str, Any], verbose: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        raise NotImplementedError(
+            "AutoLeanServer translates ids and restarts; use run() (or LeanServer.run_dict)."
+        )
+
+    def _restart_locked(self, cause: str) -> None:
+        self._restart_cause = cause
+        self.start()
+
+    def _begin_generation(self) -> None:
+        """A new REPL process: its ids restart at 0, so shift what callers see past the old ones."""
+        self._generation += 1
+        self._env_base += self._max_env + 1
+        self._proof_state_base += self._max_proof_state + 1
+        self._max_env = self._max_proof_state = -1
+        if self._generation > 0:
+            self.restart_counts[self._restart_cause] += 1
+            logger.info("REPL restarted (%s); generation %d", self._restart_cause, self._generation)
+        self.session_cache.reload(self, self._run_raw_locked)
+
+    # ---------------------------------------------------------------- requests
+    def run(  # type: ignore[override]
+        self,
+        request: BaseREPLQuery,
+        *,
+        verbose: bool = False,
+        timeout: float | None = None,
+        add_to_session_cache: bool = False,
+    ) -> Response:
+        result = self.run_batch(
+            [request], timeouts=[timeout], cache=[add_to_session_cache], verbose=verbose
+        )[0]
+        if isinstance(result, LeanPoolError):
+            raise result
+        return result
+
+    def run_batch(
+        self,
+        requests: Sequence[BaseREPLQuery],
+        *,
+        timeouts: Sequence[float | None] | None = None,
+        cache: Sequence[bool] | None = None,
+        verbose: bool = False,
+    ) -> list[Response | LeanPoolError]:
+        """Run requests pipelined through the REPL; one result (or typed error) per request.
+
+        A fault affects only the request the REPL was serving; the ones behind it never started
+        and are sent again to the restarted REPL.
+        """
+        count = len(requests)
+        raw = self.run_batch_raw(
+            requests,
+            timeouts=timeouts,
+            id_bases=[0 if c else None for c in cache] if cache is not None else None,
+            verbose=verbose,
+        )
+        results: list[Response | LeanPoolError] = []
+        for request, outcome in zip(requests, raw, strict=True):
+            if isinstance(outcome, LeanPoolError):
+                results.append(outcome)
+            else:
+                results.append(parse_response(outcome, request=request))
+        assert len(results) == count
+        return results
+
+    def run_batch_raw(
+        self,
+        requests: Sequence[BaseREPLQuery],
+        *,
+        timeouts: Sequence[float | None] | None = None,
+        id_bases: Sequence[int | None] | None = None,
+        verbose: bool = False,
+    ) -> list[dict[str, Any] | LeanPoolError]:
+        """`run_batch` returning response dicts (ids already in the caller's terms).
+
+        ``id_bases[i]`` is None for "do not cache", 0 for "cache with the cache's own ids", or a
+        multiple of 2**20 for "cache with ids -(base | k)" (the pool's sessions own their ids).
+        """
+        count = len(requests)
+        timeouts = list(timeouts) if timeouts is not None else [None] * count
+        bases = list(id_bases) if id_bases is not None else [None] * count
+        with self._lock:
+            return self._run_batch_locked(list(requests), timeouts, bases, verbose)
+
+    async def async_run(  # type: ignore[override]
+        self,
+        request: BaseREPLQuery,
+        *,
+        verbose: bool = False,
+        timeout: float | None = None,
+        add_to_session_cache: bool = False,
+    ) -> Response:
+        hold = await self._hold_async()
+        try:
+            prepared = self._prepare(request)
+            retries = 0
+            while True:
+                if self._needs_preparation(prepared):
+                    # Restarts and replays can take long (imports): keep them off the loop.
+                    await asyncio.to_thread(self._ensure_ready, prepared)
+                repl_request = self._translate(prepared)
+                payload = encode_request(repl_request)
+                outcome = (await self._exchange_async(hold, [payload], [timeout], verbose))[0]
+                if isinstance(outcome, dict):
+                    translated = self._to_caller(
+                        prepared, outcome, 0 if add_to_session_cache else None
+                    )
+                    return parse_response(translated, request=prepared)
+                if self._should_retry(outcome, retries):
+                    retries += 1
+                    continue
+                if isinstance(outcome, LeanPoolError):
+                    raise outcome
+                raise ServerNotRunningError("The request was not run.")
+        finally:
+            hold.release()
+
+    # ---------------------------------------------------------------- internals
+    def _run_batch_locked(
+        self,
+        requests: list[BaseREPLQuery],
+        timeouts: list[float | None],
+        id_bases: list[int | None],
+        verbose: bool,
+    ) -> list[dict[str, Any] | LeanPoolError]:
+        results: list[dict[str, Any] | LeanPoolError | None] = [None] * len(requests)
+        prepared: list[BaseREPLQuery | None] = [None] * len(requests)
+        for index, request in enumerate(requests):
+            try:
+                prepared[index] = self._prepare(request)
+            except LeanPoolError as exc:
+                results[index] = exc
+        retries = [0] * len(requests)
+        pending = [i for i in range(len(requests)) if results[i] is None]
+        while pending:
+            self._ensure_ready()
+            generation = self._generation
+            sent: list[int] = []
+            payloads: list[bytes] = []
+            for index in pending:
+                request = prepared[index]
+                assert request is not None
+                try:
+                    payloads.append(encode_request(self._translate(request)))
+                    sent.append(index)
+                except LeanPoolError as exc:
+                    results[index] = exc
+                if not self.is_alive() or self._generation != generation:
+                    break  # a replay faulted: what was encoded names ids of a dead process
+            if not self.is_alive() or self._generation != generation:
+                pending = [i for i in pending if results[i] is None]
+                continue
+            outcomes = self._exchange_locked(payloads, [timeouts[i] for i in sent], verbose)
+            again: list[int] = []
+            for index, outcome in zip(sent, outcomes, strict=True):
+                request = prepared[index]
+                assert request is not None
+                if isinstance(outcome, dict):
+                    results[index] = self._to_caller(request, outcome, id_bases[index])
+                elif outcome is NOT_RUN:
+                    again.append(index)
+                elif self._should_retry(outcome, retries[index]):
+                    retries[index] += 1
+                    again.append(index)
+                else:
+                    assert isinstance(outcome, LeanPoolError)
+                    results[index] = outcome
+            pending = again
+        return [r for r in results if r is not None]
+
+    def _should_retry(self, outcome: Outcome, retries: int) -> bool:
+        retryable = isinstance(outcome, (LeanCrashError, ProtocolError)) and not isinstance(
+            outcome, (LeanTimeoutError, LeanMemoryError)
+        )
+        return retryable and retries < self.fault_retries
+
+    def _needs_preparation(self, request: BaseREPLQuery) -> bool:
+        """Whether getting ready for `request` may block (restart, memory wait, replay)."""
+        if not self.is_alive() or self._memory_gate_due():
+            return True
+        for _field, _kind, value in request_id_fields(request):
+            if value < 0 and self.session_cache.get_repl_id(value, self) is None:
+                return True
+        return False
+
+    def _translate(self, request: BaseREPLQuery) -> BaseREPLQuery:
+        """Map the request's ids to REPL ids, replaying session states it names if needed."""
+        update: dict[str, int] = {}
+        for field_name, kind, value in request_id_fields(request):
+            if value < 0:
+                repl_id = self.session_cache.materialize(self, value, self._run_raw_locked)
+            else:
+                base = self._env_base if kind == "env" else self._proof_state_base
+                if value < base:
+                    raise StateLostError(
+                        f"{'Environment' if kind == 'env' else 'Proof state'} {value} belonged to "
+                        f"an earlier REPL process that was restarted ({self._restart_cause}); run "
+                        "the request that made it with add_to_session_cache=True to keep it "
+                        "across restarts."
+                    )
+                repl_id = value - base
+            if repl_id != value:
+                update[field_name] = repl_id
+        return request.model_copy(update=update) if update else request
+
+    def _to_caller(
+        self, request: BaseREPLQuery, response: dict[str, Any], id_base: int | None
+    ) -> dict[str, Any]:
+        """The response with REPL ids replaced by what the caller should hold (and cached)."""
+        only_message = "message" in response and len(response) == 1
+        if id_base is not None and not only_message and response:
+            return self.session_cache.add(self, request, response, id_base=id_base or None)
+        return self._to_caller_ids(response)
+
+    def _to_caller_ids(self, response: dict[str, Any]) -> dict[str, Any]:
+        if not self._env_base and not self._proof_state_base and self.session_cache.is_empty():
+            return response
+        translated: dict[str, Any] | None = None
+        for path, kind, repl_id in response_id_paths(response):
+            session_id = self.session_cache.session_id_for(self, repl_id, kind)
+            if session_id is not None:
+                value = session_id
+            else:
+                value = repl_id + (self._env_base if kind == "env" else self._proof_state_base)
+            if value != repl_id:
+                if translated is None:
+                    translated = copy_id_containers(response)
+                set_path(translated, path, value)
+        return translated if translated is not None else response
+
+    def _observe(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, dict):
+                for _path, kind, repl_id in response_id_paths(outcome):
+                    if kind == "env":
+                        self._max_env = max(self._max_env, repl_id)
+                    else:
+                        self._max_proof_state = max(self._max_proof_state, repl_id)
+            elif isinstance(outcome, LeanPoolError):
+                self._restart_cause = _cause_of(outcome)
+
+    def _run_raw_locked(self, request: BaseREPLQuery) -> dict[str, Any]:
+        """Run a request whose ids are REPL ids (used to replay session states)."""
+        outcome = self._exchange_locked([encode_request(request)], [None])[0]
+        if isinstance(outcome, dict):
+            return outcome
+        if isinstance(outcome, LeanPoolError):
+            raise outcome
+        raise ServerNotRunningError("The replay request was not run.")
+
+    def _ensure_ready(self, materialize_for: BaseREPLQuery | None = None) -> None:
+        """Restart if needed and pass the memory gates (then replay what a request needs)."""
+        if not self.is_alive():
+            self._restart_locked(self._restart_cause)
+        limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
+        if self.max_process_memory is not None and limit:
+            rss = self.rss_mb()
+            if rss >= self.max_process_memory * limit:
+                logger.info(
+                    "REPL RSS %.0f MB >= %.0f%% of %s MB: restarting",
+                    rss,
+                    100 * self.max_process_memory,
+                    limit,
+                )
+                self._restart_locked("process_memory")
+        if self._system_check_due():
+            self._wait_for_system_memory()
+        if materialize_for is not None:
+            self._translate(materialize_for)
+
+    def _memory_gate_due(self) -> bool:
+        limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
+        if (
+            self.max_process_memory is not None
+            and limit
+            and self.rss_mb() >= self.max_process_memory * limit
+        ):
+            return True
+        return self._system_check_due() and self._system_memory_high()
+
+    def _system_check_due(self) -> bool:
+        return (
+            self.max_total_memory is not None
+            and self.max_total_memory < 1.0
+            and time.monotonic() >= self._next_system_check
+        )
+
+    def _system_memory_high(self) -> bool:
+        assert self.max_total_memory is not None
+        self._next_system_check = time.monotonic() + _SYSTEM_MEMORY_CHECK_INTERVAL
+        return system_memory_fraction() >= self.max_total_memory
+
+    def _wait_for_system_memory(self) -> None:
+        if not self._system_memory_high():
+            return
+        # Our REPL may be what fills the machine: a restart frees its memory.
+        self._restart_locked("system_memory")
+        for attempt in Retrying(
+            stop=stop_after_attempt(self.max_restart_attempts),
+            wait=wait_random_exponential(multiplier=0.25, max=4.0),
+            retry=retry_if_exception_type(LeanMemoryError),
+            reraise=True,
+        ):
+            with attempt:
+                if self._system_memory_high():
+                    fraction = system_memory_fraction()
+                    raise LeanMemoryError(
+                        f"Machine memory use is {fraction:.0%}, above max_total_memory="
+                        f"{self.max_total_memory:.0%}, even after restarting this REPL "
+                        f"({self.max_restart_attempts} checks with backoff).",
+                        limit_mb=None,
+                        rss_mb=self.rss_mb(),
+                    )
+
+
+def _cause_of(error: LeanPoolError) -> str:
+    if isinstance(error, LeanTimeoutError):
+        return "timeout"
+    if isinstance(error, LeanMemoryError):
+        return "memory"
+    if isinstance(error, ProtocolError):
+        return "protocol"
+    if isinstance(error, LeanCrashError):
+        return "crash"
+    return type(error).__name__
+
+
+__all__ = ["AutoLeanServer"]

@@ -1,0 +1,78 @@
+"""Where pool workers run: local loky processes (default) or Ray actors (many machines).
+
+A backend starts *one* worker process per call. The pool never shares an executor between
+workers: with loky, one worker's death breaks every future of its executor
+(pool-engineering.md), so each slot owns a single-worker executor and a death costs only that
+slot's in-flight work, which the pool handles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol
+
+from leanpool import _worker
+
+if TYPE_CHECKING:
+    from leanpool._config import LeanREPLConfig
+
+
+class WorkerHandle(Protocol):
+    """One worker process that runs `leanpool._worker.serve` on batches of work items."""
+
+    def submit(
+        self, items: list[_worker.WorkItem]
+    ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]: ...
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Let queued tasks finish, then end the worker (and its REPL)."""
+
+    def kill(self, wait: bool = False) -> None:
+        """End the worker and its REPL now (`wait`: until the process is gone)."""
+
+
+WorkerFactory = Callable[["LeanREPLConfig", dict[str, Any]], WorkerHandle]
+
+
+def is_worker_death(error: BaseException) -> bool:
+    """Whether a task failed because its worker process died (not because of the task)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        from loky.process_executor import TerminatedWorkerError
+    except ImportError:  # pragma: no cover - loky is a dependency
+        return isinstance(error, BrokenProcessPool)
+    if isinstance(error, (BrokenProcessPool, TerminatedWorkerError)):
+        return True
+    return type(error).__name__ in ("RayActorError", "ActorDiedError", "WorkerCrashedError")
+
+
+class LokyWorker:
+    """A single-worker loky executor: one process, its own queues, its own failure domain."""
+
+    def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
+        from loky import ProcessPoolExecutor
+
+        self._executor = ProcessPoolExecutor(
+            max_workers=1,
+            initializer=_worker.initialize,
+            initargs=(config, server_options, os.getpid()),
+            timeout=None,  # never retire an idle worker: it holds imports and proof states
+        )
+
+    def submit(
+        self, items: list[_worker.WorkItem]
+    ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
+        return self._executor.submit(_worker.serve, items)
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._executor.shutdown(wait=wait)
+
+    def kill(self, wait: bool = False) -> None:
+        self._executor.shutdown(wait=wait, kill_workers=True)
+
+
+def loky_worker(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
+    return LokyWorker(config, server_options)

@@ -1,0 +1,497 @@
+"""The pool's scheduler: one thread that owns every queue, slot and pending request.
+
+Callers (any thread, or an event loop) only put *events* on a queue: a new request, a finished
+task, a shutdown. The dispatcher thread handles them in order and then *pumps*: every slot with
+room gets a batch chosen by `_take`. Because only this thread touches slots and queues, the
+scheduling code needs no locks; statistics are published under a small lock for `stats()`.
+
+Routing (`_take`): a session's requests go to the session's slot. Other requests wait in one
+queue per import header (plus one for commands without a header); a free slot serves, in order
+of preference, the oldest request whose header it already holds (or that has none), then the
+oldest whose header no slot holds (so headers spread over slots instead of every slot importing
+every header), then the oldest request of all (a free slot never idles while work waits).
+
+Batches: a slot keeps `depth` tasks in flight; a task carries up to ``ceil(pending /
+(slots x depth))`` requests (at most `max_batch`), so a lone request goes alone (low latency)
+and a backlog travels in batches that the worker pipelines through its REPL (high throughput).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leanpool._backends import WorkerFactory, is_worker_death
+from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
+from leanpool._routing import HeaderSplit
+from leanpool._slot import Slot, Task
+from leanpool._stats import StatsBook
+from leanpool._worker import WorkItem
+from leanpool.protocol import BaseREPLQuery, LeanError
+
+if TYPE_CHECKING:
+    from leanpool._config import LeanREPLConfig
+    from leanpool._session import PoolSession
+
+logger = logging.getLogger("leanpool")
+
+HeaderKey = tuple[str, ...] | None
+_seq = itertools.count(1)
+
+
+def next_seq() -> int:
+    return next(_seq)
+
+
+@dataclass
+class Pending:
+    """One submitted request (and the futures of identical requests folded into it)."""
+
+    seq: int
+    request: BaseREPLQuery
+    timeout: float | None
+    futures: list[Future[Any]]
+    header: HeaderSplit | None = None
+    session: PoolSession | None = None
+    key: str | None = None  # deduplication key
+    submitted: float = field(default_factory=time.monotonic)
+    worker_deaths: int = 0
+    generation: int = -1  # of the slot's worker it was last sent to
+    id_base: int | None = None  # session requests: their states get ids -(id_base | k)
+
+
+@dataclass
+class DispatcherOptions:
+    workers: int
+    depth: int = 2
+    max_batch: int = 64
+    max_headers_per_worker: int = 8
+    max_tasks_per_worker: int | None = None
+    worker_death_retries: int = 1
+    result_cache_size: int = 4096
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        server_options: dict[str, Any],
+        options: DispatcherOptions,
+        factory: WorkerFactory,
+    ) -> None:
+        self.options = options
+        self.stats = StatsBook()
+        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.slots = [
+            Slot(
+                index=i,
+                factory=factory,
+                config=config,
+                server_options=server_options,
+                depth=options.depth,
+                max_headers=options.max_headers_per_worker,
+                max_tasks=options.max_tasks_per_worker,
+                first_recycle_at=_staggered(options.max_tasks_per_worker, i, options.workers),
+            )
+            for i in range(options.workers)
+        ]
+        self._queues: OrderedDict[HeaderKey, deque[Pending]] = OrderedDict()
+        self._queued = 0
+        self._in_flight_keys: dict[str, Pending] = {}
+        self._results: OrderedDict[str, Any] = OrderedDict()
+        self._closing = False
+        self._cancel_queued = False
+        self._kill = False
+        self._done = threading.Event()
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="leanpool-dispatcher", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    # ================================================================ any thread
+    def put(self, kind: str, payload: Any = None) -> None:
+        self._events.put((kind, payload))
+
+    def submit(self, pending: Pending) -> None:
+        if self._closing:
+            raise PoolShutdownError("The pool is shut down; it accepts no new requests.")
+        self.stats.submitted(1)
+        self.put("submit", pending)
+
+    def shutdown(self, wait: bool, cancel_futures: bool, kill: bool = False) -> None:
+        self._closing = True
+        self.put("shutdown", (cancel_futures, kill))
+        if wait and threading.current_thread() is not self._thread:
+            self._done.wait()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def call_in_dispatcher(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the dispatcher thread (slot/session state is only touched there)."""
+        self.put("call", fn)
+
+    # ================================================================ dispatcher thread
+    def _run(self) -> None:
+        try:
+            for slot in self.slots:
+                slot.start()
+        except BaseException as exc:  # e.g. a backend that cannot start workers
+            self._start_error = exc
+            self._started.set()
+            self._done.set()
+            return
+        self._started.set()
+        try:
+            self._loop()
+        except BaseException:  # pragma: no cover - a bug; never leave callers hanging
+            logger.exception("leanpool dispatcher crashed")
+            self._fail_everything(LeanPoolError("The pool's dispatcher crashed; see the log."))
+        finally:
+            self._stop_slots()
+            self._done.set()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                event = None
+            while event is not None:
+                self._handle(event)
+                try:
+                    event = self._events.get_nowait()
+                except queue.Empty:
+                    event = None
+            if self._kill:
+                self._fail_everything(PoolShutdownError("The pool was shut down abruptly."))
+                return
+            self._pump()
+            self._publish()
+            if self._closing and self._idle():
+                return
+
+    def _handle(self, event: tuple[str, Any]) -> None:
+        kind, payload = event
+        if kind == "submit":
+            self._accept(payload)
+        elif kind == "done":
+            slot_index, task = payload
+            self._task_done(self.slots[slot_index], task)
+        elif kind == "call":
+            payload()
+        elif kind == "shutdown":
+            cancel_futures, kill = payload
+            self._closing = True
+            if cancel_futures:
+                self._cancel_all_queued()
+            if kill:
+                self._kill = True
+
+    # ---------------------------------------------------------------- accepting
+    def _accept(self, pending: Pending) -> None:
+        if self._cancel_queued:
+            for future in pending.futures:
+                future.cancel()
+            return
+        if pending.key is not None:
+            if pending.key in self._results:
+                self._results.move_to_end(pending.key)
+                outcome = self._results[pending.key]
+                self.stats.deduplicated(len(pending.futures), _kind_of(outcome))
+                self._settle(pending, outcome, record=False)
+                return
+            leader = self._in_flight_keys.get(pending.key)
+            if leader is not None:
+                leader.futures.extend(pending.futures)
+                self.stats.deduplicated(len(pending.futures))
+                return
+            self._in_flight_keys[pending.key] = pending
+        if pending.session is not None:
+            self.slots[pending.session.slot_index].pinned.append(pending)
+        else:
+            key = pending.header.key if pending.header is not None else None
+            waiting = self._queues.get(key)
+            if waiting is None:
+                waiting = self._queues[key] = deque()
+            waiting.append(pending)
+            self._queued += 1
+
+    # ---------------------------------------------------------------- dispatching
+    def _pump(self) -> None:
+        while True:
+            progressed = False
+            for slot in sorted(self.slots, key=lambda s: s.load):
+                if slot.accepting:
+                    batch = self._take(slot)
+                    if batch:
+                        self._send(slot, batch)
+                        progressed = True
+            if not progressed:
+                return
+
+    def _batch_limit(self) -> int:
+        waiting = self._queued + sum(len(s.pinned) for s in self.slots)
+        per_task = math.ceil(waiting / (len(self.slots) * self.options.depth))
+        return max(1, min(self.options.max_batch, per_task))
+
+    def _take(self, slot: Slot) -> list[Pending]:
+        limit = self._batch_limit()
+        batch: list[Pending] = []
+        while slot.pinned and len(batch) < limit:
+            pending = slot.pinned.popleft()
+            if self._claim(pending):
+                batch.append(pending)
+        while len(batch) < limit:
+            key = self._choose_queue(slot)
+            if key is False:
+                break
+            waiting = self._queues[key]  # type: ignore[index]
+            while waiting and len(batch) < limit:
+                pending = waiting.popleft()
+                self._queued -= 1
+                if self._claim(pending):
+                    batch.append(pending)
+            if not waiting:
+                del self._queues[key]  # type: ignore[arg-type]
+            if batch:
+                break  # one header per batch keeps the worker's work simple to reason about
+        return batch
+
+    def _choose_queue(self, slot: Slot) -> HeaderKey | bool:
+        best: tuple[int, int] | None = None
+        best_key: HeaderKey | bool = False
+        for key, waiting in self._queues.items():
+            if not waiting:
+                continue
+            if key is None or slot.holds(key):
+                rank = 0
+            elif not any(other.holds(key) for other in self.slots if other.state == "up"):
+                rank = 1
+            else:
+                rank = 2
+            candidate = (rank, waiting[0].seq)
+            if best is None or candidate < best:
+                best, best_key = candidate, key
+        return best_key
+
+    def _claim(self, pending: Pending) -> bool:
+        """Mark the request's futures running; False when every one of them was cancelled."""
+        live = [f for f in pending.futures if f.running() or f.set_running_or_notify_cancel()]
+        if not live:
+            if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
+                del self._in_flight_keys[pending.key]
+            self.stats.cancelled(len(pending.futures))
+            return False
+        pending.futures = live
+        return True
+
+    def _send(self, slot: Slot, batch: list[Pending]) -> None:
+        items = []
+        for pending in batch:
+            pending.generation = slot.generation
+            recipes: tuple[Any, ...] = ()
+            if pending.session is not None:
+                recipes = pending.session.recipes_to_send(pending.request, slot)
+            items.append(
+                WorkItem(
+                    seq=pending.seq,
+                    request=pending.request,
+                    timeout=pending.timeout,
+                    header=pending.header,
+                    id_base=pending.id_base,
+                    recipes=recipes,
+                )
+            )
+        try:
+            task = slot.submit(batch, items)
+        except Exception as exc:  # the worker is unusable: replace it, retry the batch
+            logger.warning("slot %d: submit failed (%s); replacing its worker", slot.index, exc)
+            slot.replace("submit_failed")
+            self._requeue(slot, batch, exc)
+            return
+        task.future.add_done_callback(lambda _f, i=slot.index, t=task: self.put("done", (i, t)))
+
+    # ---------------------------------------------------------------- completion
+    def _task_done(self, slot: Slot, task: Task) -> None:
+        if slot.in_flight.get(task.task_id) is not task:
+            return  # a task of a worker we already gave up on
+        try:
+            results, report = task.future.result()
+        except BaseException as exc:
+            if is_worker_death(exc) or slot.generation != task.generation:
+                self._worker_died(slot, exc)
+            else:
+                slot.finished(task, None)
+                error = LeanPoolError(f"The pool worker failed unexpectedly: {exc!r}")
+                for pending in task.pendings:
+                    self._settle(pending, error)
+            return
+        slot.finished(task, report)
+        by_seq = {pending.seq: pending for pending in task.pendings}
+        for result in results:
+            pending = by_seq.pop(result.seq, None)
+            if pending is not None:
+                self._settle(pending, result.outcome)
+        for pending in by_seq.values():  # defensive: a worker must answer every item
+            self._settle(pending, LeanPoolError("The worker returned no result for this request."))
+        if slot.ready_to_recycle:
+            slot.replace("max_tasks")
+
+    def _worker_died(self, slot: Slot, error: BaseException) -> None:
+        tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
+        slot.in_flight.clear()
+        slot.replace("worker_died")
+        pendings = [p for task in tasks for p in task.pendings]
+        self._requeue(slot, pendings, error)
+
+    def _requeue(self, slot: Slot, pendings: list[Pending], error: BaseException) -> None:
+        """Send requests of a dead worker again (once), or report the death to them."""
+        for pending in reversed(pendings):
+            pending.worker_deaths += 1
+            if pending.worker_deaths > self.options.worker_death_retries:
+                self._settle(
+                    pending,
+                    WorkerCrashedError(
+                        f"The pool worker died while running this request ({error!r}), "
+                        f"{pending.worker_deaths} times.",
+                        returncode=None,
+                        stderr_tail="",
+                    ),
+                )
+            elif pending.session is not None:
+                slot.pinned.appendleft(pending)
+            else:
+                key = pending.header.key if pending.header is not None else None
+                waiting = self._queues.get(key)
+                if waiting is None:
+                    waiting = self._queues[key] = deque()
+                waiting.appendleft(pending)
+                self._queued += 1
+
+    def _settle(self, pending: Pending, outcome: Any, record: bool = True) -> None:
+        """Deliver one outcome to every future of the request, exactly once."""
+        if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
+            del self._in_flight_keys[pending.key]
+        is_error = isinstance(outcome, BaseException)
+        if record:
+            if pending.session is not None and not is_error:
+                pending.session.record(pending, outcome)
+            if pending.key is not None and not is_error and self.options.result_cache_size:
+                self._results[pending.key] = outcome
+                while len(self._results) > self.options.result_cache_size:
+                    self._results.popitem(last=False)
+            self.stats.finished(
+                _kind_of(outcome), time.monotonic() - pending.submitted, len(pending.futures)
+            )
+        for future in pending.futures:
+            with contextlib.suppress(InvalidStateError):
+                if is_error:
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    # ---------------------------------------------------------------- ending
+    def _idle(self) -> bool:
+        return (
+            self._queued == 0
+            and all(not s.in_flight and not s.pinned for s in self.slots)
+            and self._events.empty()
+        )
+
+    def _cancel_all_queued(self) -> None:
+        self._cancel_queued = True
+        cancelled = 0
+        for waiting in self._queues.values():
+            for pending in waiting:
+                cancelled += self._cancel(pending)
+        self._queues.clear()
+        self._queued = 0
+        for slot in self.slots:
+            for pending in slot.pinned:
+                cancelled += self._cancel(pending)
+            slot.pinned.clear()
+        self.stats.cancelled(cancelled)
+
+    def _cancel(self, pending: Pending) -> int:
+        if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
+            del self._in_flight_keys[pending.key]
+        for future in pending.futures:
+            if not future.cancel():
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(PoolShutdownError("The pool was shut down."))
+        return len(pending.futures)
+
+    def _fail_everything(self, error: LeanPoolError) -> None:
+        self._cancel_all_queued()
+        for slot in self.slots:
+            for task in slot.in_flight.values():
+                for pending in task.pendings:
+                    for future in pending.futures:
+                        with contextlib.suppress(InvalidStateError):
+                            future.set_exception(error)
+            slot.in_flight.clear()
+        # requests that arrived meanwhile
+        while True:
+            try:
+                kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "submit":
+                self._cancel(payload)
+
+    def _stop_slots(self) -> None:
+        graceful = not self._kill
+        for slot in self.slots:  # ask them all first, then wait: they end in parallel
+            with contextlib.suppress(Exception):
+                if slot.worker is not None:
+                    if graceful and not slot.in_flight:
+                        slot.worker.shutdown(wait=False)
+                    else:
+                        slot.worker.kill(wait=False)
+        for slot in self.slots:
+            with contextlib.suppress(Exception):
+                slot.stop(kill=not graceful, wait=True)
+        self._publish()
+
+    def _publish(self) -> None:
+        self.stats.publish(
+            queued=self._queued + sum(len(s.pinned) for s in self.slots),
+            running=sum(len(task.pendings) for s in self.slots for task in s.in_flight.values()),
+            slots=[s.snapshot() for s in self.slots],
+            restarts=sum((s.restarts() for s in self.slots), Counter()),
+            recycles=sum((s.recycles for s in self.slots), Counter()),
+            header_imports=sum(s.header_imports() for s in self.slots),
+        )
+
+
+def _staggered(max_tasks: int | None, index: int, workers: int) -> int | None:
+    """First recycle point of slot `index`: spread so that workers do not restart together."""
+    if max_tasks is None:
+        return None
+    return max(1, max_tasks - (index * max_tasks) // max(1, workers))
+
+
+def _kind_of(outcome: Any) -> str:
+    if isinstance(outcome, BaseException):
+        return type(outcome).__name__
+    if isinstance(outcome, LeanError):
+        return "LeanError"
+    has_errors = getattr(outcome, "has_errors", None)
+    if callable(has_errors) and has_errors():
+        return "lean_errors"
+    return "ok"

@@ -1,0 +1,531 @@
+"""`LeanPool`: a `concurrent.futures`-style executor of Lean requests over REPL worker processes.
+
+The path of one request::
+
+  caller (any thread/loop)  parent: dispatcher thread      worker process (loky)       REPL
+  ────────────────────────  ─────────────────────────────  ──────────────────────────  ───────
+  pool.submit(cmd)->Future
+   str->Command, header
+   split, dedup key ─event─► identical one in flight? fold
+                             queue per import header, or
+                             the session's slot queue
+                             a slot with room takes a batch
+                             (prefers held headers)
+                               ─── items (pickled) ─────►  _worker.serve(items)
+                                                            AutoLeanServer.run_batch_raw
+                                                             header env (cached) ──────► import once
+                                                             bodies, pipelined ══stdin═══►
+                                                                               ◄═stdout══
+                                                             fault: typed error for that
+                                                             request only; REPL restarted
+                                                            shift positions, parse
+                               ◄── results + WorkerReport ─
+                             settle futures; recycle or
+                             replace the worker (if it died,
+                             its requests run again, once)
+  future.result() ◄─────────
+
+Everything the pool owns is ended by `shutdown()`, by leaving the ``with`` block (fast when
+leaving by Ctrl-C), and at interpreter exit; workers notice a parent that died without cleaning
+up (even by SIGKILL) and end themselves and their REPLs within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import os
+import queue
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from typing import TYPE_CHECKING, Any
+
+from leanpool._backends import WorkerFactory, loky_worker
+from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
+from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
+from leanpool._routing import dedup_key, header_split_for, names_state
+from leanpool._session import PoolSession
+from leanpool._session_cache import ID_BASE_STEP
+from leanpool._stats import PoolStats
+from leanpool.protocol import BaseREPLQuery, Command, parse_request
+
+if TYPE_CHECKING:
+    from leanpool._batch import Batch
+    from leanpool._config import LeanREPLConfig
+    from leanpool._server import Response
+
+_live_pools: weakref.WeakSet[LeanPool] = weakref.WeakSet()
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+_RUN_OPTIONS = frozenset({"timeout", "verbose"})
+
+
+def _kill_live_pools() -> None:
+    for pool in list(_live_pools):
+        with contextlib.suppress(Exception):
+            pool._terminate()
+
+
+def register_exit_hook() -> None:
+    """Kill live pools at interpreter exit, *before* loky joins its workers.
+
+    loky's exit hook waits for running tasks, which for a hung REPL without a timeout is
+    forever. Hooks registered with ``threading._register_atexit`` run last-registered-first, so
+    this is (re-)registered after loky registered its own (when the first worker started).
+    """
+    global _exit_hook_registered
+    with _exit_hook_lock:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # interpreter already shutting down
+            register(_kill_live_pools)
+
+
+import atexit  # noqa: E402  (kept next to its use)
+
+atexit.register(_kill_live_pools)
+
+
+def as_request(request: BaseREPLQuery | str | dict[str, Any]) -> BaseREPLQuery:
+    """A request model from what callers may pass: a model, Lean source text, or a REPL dict."""
+    if isinstance(request, BaseREPLQuery):
+        return request
+    if isinstance(request, str):
+        if not request.strip():
+            raise RequestError("Empty command text: there is nothing for Lean to check.")
+        return Command(cmd=request)
+    if isinstance(request, dict):
+        return parse_request(request)
+    raise RequestError(
+        f"Cannot send a {type(request).__name__} to Lean: pass a request model "
+        "(Command, ProofStep, ...), Lean source text, or a dict in the REPL's JSON format."
+    )
+
+
+class LeanPool:
+    """A pool of Lean REPL worker processes (see the module docstring for a request's path).
+
+    Args:
+        config: a set-up `LeanREPLConfig` (setup happens once, here in the parent).
+        max_workers: worker processes, each owning one REPL (default: the CPU count).
+        timeout: default per-request timeout in seconds (None: wait as long as Lean takes).
+        memory_limit_mb: per-worker REPL RSS limit: a request that crosses it gets
+            `LeanMemoryError` and the REPL is replaced; between requests a REPL near it is
+            restarted before it gets there.
+        max_tasks_per_worker: replace a worker after it served this many requests (staggered).
+        header_affinity: send commands to the worker that already imported their header.
+        progress: show a progress bar in `map`/`batch` (None: when attached to a terminal).
+        dedup: run identical requests in flight at the same time once, and answer repeats of
+            recent ones from a small cache (responses are deterministic).
+        backend: a factory of worker processes (default: local loky processes).
+        **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
+            ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
+            ``memory_backend``, ...).
+    """
+
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        max_workers: int | None = None,
+        *,
+        timeout: float | None = None,
+        memory_limit_mb: float | None = None,
+        max_tasks_per_worker: int | None = None,
+        header_affinity: bool = True,
+        progress: bool | None = None,
+        dedup: bool = True,
+        backend: WorkerFactory | None = None,
+        max_batch: int = 64,
+        max_in_flight: int | None = None,
+        **server_options: Any,
+    ) -> None:
+        if not config.is_setup():
+            raise LeanPoolError("The LeanREPLConfig is not set up; construct it first.")
+        _check_server_options(server_options)
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
+            raise ValueError(f"max_tasks_per_worker must be at least 1, got {max_tasks_per_worker}")
+        self.config = config
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self.timeout = timeout
+        self.memory_limit_mb = memory_limit_mb
+        self.header_affinity = header_affinity
+        self.progress = progress
+        self.dedup = dedup
+        if memory_limit_mb is not None:
+            server_options.setdefault("rss_limit_mb", memory_limit_mb)
+            server_options.setdefault("max_process_memory", 0.9)
+        self.server_options = server_options
+        self.max_in_flight = max_in_flight or max(32, self.max_workers * max_batch * 2)
+        self._sessions = itertools.count(1)
+        self._session_requests = itertools.count(1)
+        self._dispatcher = Dispatcher(
+            config,
+            server_options,
+            DispatcherOptions(
+                workers=self.max_workers,
+                max_batch=max_batch,
+                max_tasks_per_worker=max_tasks_per_worker,
+                result_cache_size=4096 if dedup else 0,
+            ),
+            backend or loky_worker,
+        )
+        _live_pools.add(self)
+
+    # ================================================================ submitting
+    def submit(self, request: BaseREPLQuery | str, **run_options: Any) -> Future[Any]:
+        """Queue one request; the future gives its response (or a typed error).
+
+        Run options: ``timeout`` (seconds, default: the pool's) and ``verbose`` (accepted for
+        LeanInteract compatibility; use logging to see traffic).
+        """
+        unknown = set(run_options) - _RUN_OPTIONS
+        if unknown:
+            raise TypeError(f"Unknown run option(s) for LeanPool.submit: {sorted(unknown)}")
+        return self._submit(request, timeout=run_options.get("timeout", self.timeout))
+
+    def run(self, request: BaseREPLQuery | str, **run_options: Any) -> Response:
+        """Run one request and wait for it."""
+        result: Response = self.submit(request, **run_options).result()
+        return result
+
+    async def async_run(self, request: BaseREPLQuery | str, **run_options: Any) -> Response:
+        """Run one request from asyncio; cancelling the awaiting task cancels a queued request."""
+        result: Response = await asyncio.wrap_future(self.submit(request, **run_options))
+        return result
+
+    def map(
+        self,
+        requests: Iterable[BaseREPLQuery | str],
+        *,
+        timeout: float | None = None,
+        ordered: bool = True,
+        return_exceptions: bool = False,
+        progress: bool | None = None,
+    ) -> Iterator[Any]:
+        """Like `Executor.map`: results in input order (or completion order).
+
+        `timeout` bounds the whole iteration (`TimeoutError` when exceeded), as in
+        `concurrent.futures`; the per-request timeout is the pool's. With
+        ``return_exceptions=True`` a failed request yields its exception in place (like
+        `asyncio.gather`) instead of ending the iteration. At most `max_in_flight` requests are
+        queued at a time, so arbitrarily long inputs stream in bounded memory.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stream = _Stream(self, requests, ordered=ordered)
+        stream.fill()  # like Executor.map, work starts before the first result is asked for
+        return self._progress_wrap(
+            _results(stream, deadline, return_exceptions), stream.total_hint, progress
+        )
+
+    def imap_unordered(
+        self,
+        requests: Iterable[BaseREPLQuery | str],
+        *,
+        return_exceptions: bool = False,
+        with_index: bool = False,
+    ) -> Iterator[Any]:
+        """Results as they complete (``(index, result)`` pairs with `with_index`)."""
+        stream = _Stream(self, requests, ordered=False)
+        stream.fill()
+        for index, future in stream:
+            outcome = _outcome(future, None, return_exceptions)
+            yield (index, outcome) if with_index else outcome
+
+    async def async_map(
+        self,
+        requests: Iterable[BaseREPLQuery | str],
+        *,
+        ordered: bool = False,
+        return_exceptions: bool = False,
+        with_index: bool = False,
+    ) -> AsyncIterator[Any]:
+        """Async iterator of results (completion order by default), with bounded look-ahead."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Queue[tuple[int, Future[Any]]] = asyncio.Queue()
+        source = iter(enumerate(requests))
+        window: dict[int, Future[Any]] = {}
+        next_to_yield = 0
+        ready: dict[int, Future[Any]] = {}
+        exhausted = False
+
+        def top_up() -> None:
+            nonlocal exhausted
+            while not exhausted and len(window) < self.max_in_flight:
+                try:
+                    index, request = next(source)
+                except StopIteration:
+                    exhausted = True
+                    return
+                future = self._submit_safely(request)
+                window[index] = future
+                future.add_done_callback(
+                    lambda f, i=index: loop.call_soon_threadsafe(done.put_nowait, (i, f))
+                )
+
+        try:
+            top_up()
+            while window:
+                index, future = await done.get()
+                window.pop(index, None)
+                top_up()
+                if not ordered:
+                    outcome = _outcome(future, None, return_exceptions)
+                    yield (index, outcome) if with_index else outcome
+                    continue
+                ready[index] = future
+                while next_to_yield in ready:
+                    future = ready.pop(next_to_yield)
+                    outcome = _outcome(future, None, return_exceptions)
+                    yield (next_to_yield, outcome) if with_index else outcome
+                    next_to_yield += 1
+        finally:
+            for future in window.values():
+                future.cancel()
+
+    def batch(self, progress: bool | None = None, *, allow_sorry: bool = False) -> Batch:
+        """A context manager collecting many requests; on exit all results are in."""
+        from leanpool._batch import Batch
+
+        return Batch(self, progress=self._want_progress(progress), allow_sorry=allow_sorry)
+
+    def session(self) -> PoolSession:
+        """A handle for stateful work (env / proof-state ids that stay valid)."""
+        holder: list[PoolSession] = []
+        ready = threading.Event()
+
+        def bind() -> None:
+            slot = min(self._dispatcher.slots, key=lambda s: (s.sessions, s.load, s.index))
+            slot.sessions += 1
+            holder.append(PoolSession(self, slot.index, next(self._sessions)))
+            ready.set()
+
+        self._check_open()
+        self._dispatcher.call_in_dispatcher(bind)
+        ready.wait()
+        return holder[0]
+
+    # ================================================================ lifecycle
+    def stats(self) -> PoolStats:
+        """Counts, failures by kind, restarts, recycles, per-worker RSS, queue, latencies."""
+        return self._dispatcher.stats.snapshot()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting requests; finish (or cancel) the queued ones; end every worker."""
+        self._dispatcher.shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            _live_pools.discard(self)
+
+    def _terminate(self) -> None:
+        """Fast teardown: cancel what waits, fail what runs, kill workers and REPLs."""
+        self._dispatcher.shutdown(wait=True, cancel_futures=True, kill=True)
+        _live_pools.discard(self)
+
+    def __enter__(self) -> LeanPool:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            self.shutdown(wait=True)
+        elif issubclass(exc_type, Exception):
+            self.shutdown(wait=True, cancel_futures=True)
+        else:  # KeyboardInterrupt, SystemExit: leave now
+            self._terminate()
+
+    async def __aenter__(self) -> LeanPool:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        await asyncio.to_thread(self.__exit__, exc_type, *exc_info)
+
+    def __repr__(self) -> str:
+        state = "shut down" if self._dispatcher.closing else "running"
+        return f"<LeanPool {self.max_workers} workers, {state}>"
+
+    # ================================================================ internals
+    def _check_open(self) -> None:
+        if self._dispatcher.closing:
+            raise PoolShutdownError("The pool is shut down; it accepts no new requests.")
+
+    def _submit(
+        self,
+        request: BaseREPLQuery | str,
+        *,
+        timeout: float | None,
+        session: PoolSession | None = None,
+    ) -> Future[Any]:
+        self._check_open()
+        model = as_request(request)
+        if session is None and names_state(model):
+            raise RequestError(
+                f"{type(model).__name__} names an env or proof state: ids are only meaningful "
+                "on the worker that made them. Use pool.session() for stateful work."
+            )
+        if session is not None:
+            session.check_ids(model)
+        header = header_split_for(model) if self.header_affinity else None
+        key = None
+        if self.dedup:
+            key = dedup_key(model, timeout)
+            if session is not None:
+                key = f"s{session.session_id}|{key}"
+        future: Future[Any] = Future()
+        pending = Pending(next_seq(), model, timeout, [future], header, session, key)
+        if session is not None:
+            pending.id_base = next(self._session_requests) * ID_BASE_STEP
+        self._dispatcher.submit(pending)
+        register_exit_hook()
+        return future
+
+    def _submit_safely(
+        self, request: BaseREPLQuery | str, timeout: float | None = None
+    ) -> Future[Any]:
+        """`submit`, but bad input becomes a failed future (for map-like APIs)."""
+        try:
+            return self._submit(request, timeout=self.timeout if timeout is None else timeout)
+        except (RequestError, TypeError, ValueError) as exc:
+            future: Future[Any] = Future()
+            future.set_exception(exc if isinstance(exc, LeanPoolError) else RequestError(str(exc)))
+            return future
+
+    def _close_session(self, session: PoolSession) -> None:
+        def unbind() -> None:
+            self._dispatcher.slots[session.slot_index].sessions -= 1
+            session.forget_all()
+
+        if not self._dispatcher.closing:
+            self._dispatcher.call_in_dispatcher(unbind)
+
+    def _want_progress(self, progress: bool | None) -> bool:
+        if progress is None:
+            progress = self.progress
+        if progress is None:
+            from leanpool._progress import progress_wanted
+
+            return progress_wanted()
+        return progress
+
+    def _progress_wrap(
+        self, results: Iterator[Any], total: int | None, progress: bool | None
+    ) -> Iterator[Any]:
+        if not self._want_progress(progress):
+            return results
+        from leanpool._progress import track
+
+        return track(results, total=total, description="Lean")
+
+
+def _check_server_options(options: dict[str, Any]) -> None:
+    from leanpool._auto_server import AutoLeanServer
+
+    accepted = set(inspect.signature(AutoLeanServer.__init__).parameters) - {"self", "config"}
+    accepted.discard("session_cache")
+    unknown = set(options) - accepted
+    if unknown:
+        raise TypeError(
+            f"Unknown LeanPool option(s): {sorted(unknown)}. Worker server options are: "
+            f"{sorted(accepted)}"
+        )
+
+
+class _Stream:
+    """Submits requests from an iterable with at most `max_in_flight` outstanding."""
+
+    def __init__(self, pool: LeanPool, requests: Iterable[Any], ordered: bool) -> None:
+        self.pool = pool
+        self.ordered = ordered
+        self.total_hint: int | None = None
+        with contextlib.suppress(TypeError):
+            self.total_hint = len(requests)  # type: ignore[arg-type]
+        self._source = iter(enumerate(requests))
+        self._exhausted = False
+        self._order: deque[tuple[int, Future[Any]]] = deque()
+        self._completed: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
+        self._outstanding = 0
+
+    def fill(self) -> None:
+        while not self._exhausted and self._outstanding < self.pool.max_in_flight:
+            try:
+                index, request = next(self._source)
+            except StopIteration:
+                self._exhausted = True
+                return
+            future = self.pool._submit_safely(request)
+            self._outstanding += 1
+            if self.ordered:
+                self._order.append((index, future))
+            else:
+                future.add_done_callback(lambda f, i=index: self._completed.put((i, f)))
+
+    def next_ordered(self) -> tuple[int, Future[Any]] | None:
+        if not self._order:
+            self.fill()
+            if not self._order:
+                return None
+        return self._order[0]
+
+    def pop_ordered(self) -> None:
+        self._order.popleft()
+        self._outstanding -= 1
+        self.fill()
+
+    def __iter__(self) -> Iterator[tuple[int, Future[Any]]]:
+        """Unordered: (index, future) as futures complete."""
+        try:
+            while True:
+                self.fill()
+                if self._outstanding == 0:
+                    return
+                index, future = self._completed.get()
+                self._outstanding -= 1
+                yield index, future
+        finally:
+            self.cancel_rest()
+
+    def cancel_rest(self) -> None:
+        for _index, future in self._order:
+            future.cancel()
+
+
+def _results(stream: _Stream, deadline: float | None, return_exceptions: bool) -> Iterator[Any]:
+    if not stream.ordered:
+        for _index, future in stream:
+            yield _outcome(future, deadline, return_exceptions)
+        return
+    try:
+        while True:
+            head = stream.next_ordered()
+            if head is None:
+                return
+            outcome = _outcome(head[1], deadline, return_exceptions)
+            stream.pop_ordered()
+            yield outcome
+    finally:
+        stream.cancel_rest()
+
+
+def _outcome(future: Future[Any], deadline: float | None, return_exceptions: bool) -> Any:
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        return future.result(timeout=remaining)
+    except FuturesTimeoutError:
+        if future.done():  # the request itself timed out: that is its result
+            if return_exceptions:
+                return future.exception()
+            raise
+        raise
+    except BaseException as exc:
+        if return_exceptions and isinstance(exc, Exception):
+            return exc
+        raise

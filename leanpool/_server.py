@@ -1,0 +1,384 @@
+"""`LeanServer`: one Lean REPL process, with LeanInteract's API and typed faults.
+
+Differences from LeanInteract that users can rely on (docs/migrating.md lists them all):
+
+* stdout is read with an incremental framing reader (no line-length limit) and stderr is drained
+  during every request into a bounded tail, so a REPL that floods stderr never blocks;
+* faults raise typed errors: `LeanTimeoutError` (after killing the REPL's process group),
+  `LeanCrashError`, `LeanMemoryError`, `ProtocolError`; afterwards the server refuses work with
+  `ServerNotRunningError` until `restart()`;
+* `async_run` is native asyncio (no thread per call). Cancelling an awaiting task *drains*: the
+  REPL finishes the cancelled request in the background and its response is discarded before the
+  next request is sent (the cancelled request's timeout still applies), so no caller ever reads a
+  stale answer and the REPL's state (env and proof-state ids) survives the cancellation;
+* `run()` never overrides fields the caller set (LeanInteract replaced ``incrementality`` and
+  appended ``Elab.async`` unconditionally).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from leanpool._channel import NOT_RUN, Exchange, Outcome
+from leanpool._errors import LeanPoolError, ServerNotRunningError
+from leanpool._memory import MB, cgroup_support, tree_rss_bytes
+from leanpool._process import ReplProcess
+from leanpool.protocol import (
+    BaseREPLQuery,
+    Command,
+    CommandResponse,
+    FileCommand,
+    LeanError,
+    ProofStepResponse,
+    ResponseReader,
+    encode_request,
+    parse_request,
+    parse_response,
+)
+
+if TYPE_CHECKING:
+    from leanpool._config import LeanREPLConfig
+
+logger = logging.getLogger("leanpool")
+
+MemoryBackend = Literal["rlimit", "cgroup", "auto"]
+Response = CommandResponse | ProofStepResponse | LeanError
+_ELAB_ASYNC: tuple[list[str], bool] = (["Elab", "async"], True)
+
+
+class LeanServer:
+    """One REPL process. Thread-safe and asyncio-safe: requests are served one at a time.
+
+    Args:
+        config: a set-up `LeanREPLConfig` (its `launch` says what to start and where).
+        rss_limit_mb: soft memory limit checked by a watchdog while a request runs; crossing it
+            kills the REPL and raises `LeanMemoryError` for that request.
+        memory_backend: how ``config.memory_hard_limit_mb`` is enforced: ``"rlimit"``
+            (RLIMIT_AS, LeanInteract's behaviour; size it at about twice the expected RSS because
+            Lean maps its ``.olean`` files), ``"cgroup"`` (an exact resident limit where the
+            machine allows per-process memory cgroups; `leanpool doctor` says whether it does) or
+            ``"auto"`` (cgroup when available, else rlimit).
+        watchdog_interval: seconds between RSS checks during a request (with `rss_limit_mb`).
+    """
+
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        *,
+        rss_limit_mb: float | None = None,
+        memory_backend: MemoryBackend = "rlimit",
+        watchdog_interval: float = 0.05,
+    ) -> None:
+        if not config.is_setup():
+            raise ServerNotRunningError("The LeanREPLConfig is not set up; construct it first.")
+        self.config = config
+        self.rss_limit_mb = rss_limit_mb
+        self.memory_backend = memory_backend
+        self.watchdog_interval = watchdog_interval
+        self._lock = threading.Lock()
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._proc: ReplProcess | None = None
+        self._reader = ResponseReader()
+        self._dead_reason = "it has not been started"
+        self._background: set[asyncio.Task[None]] = set()
+        self.start()
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def lean_version(self) -> str | None:
+        return self.config.lean_version
+
+    @property
+    def pid(self) -> int | None:
+        """The REPL's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.is_alive() else None
+
+    def start(self) -> None:
+        """Start a fresh REPL process (ending the current one, if any)."""
+        self._end_process()
+        launch = self.config.launch
+        hard_limit = self.config.memory_hard_limit_mb
+        address_limit = cgroup_limit = None
+        if hard_limit is not None:
+            backend = self.memory_backend
+            if backend == "auto":
+                backend = "cgroup" if cgroup_support().available else "rlimit"
+            if backend == "cgroup":
+                cgroup_limit = float(hard_limit)
+            else:
+                address_limit = float(hard_limit)
+        try:
+            self._proc = ReplProcess(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
+                address_space_limit_mb=address_limit,
+                cgroup_limit_mb=cgroup_limit,
+            )
+        except OSError as exc:
+            self._dead_reason = f"it could not be started ({exc})"
+            raise ServerNotRunningError(
+                f"The Lean server could not be started: {' '.join(launch.argv)}: {exc}"
+            ) from exc
+        self._reader = ResponseReader()
+        self._dead_reason = ""
+        logger.debug("started REPL pid %d: %s", self._proc.pid, " ".join(launch.argv))
+
+    def restart(self) -> None:
+        self.start()
+
+    def is_alive(self) -> bool:
+        proc = self._proc
+        return proc is not None and not self._dead_reason and proc.is_alive()
+
+    def kill(self) -> None:
+        """End the REPL process group now (and reap it)."""
+        self._end_process()
+        self._dead_reason = "it was killed"
+
+    def close(self) -> None:
+        """End the REPL politely (EOF on stdin), killing it if it does not exit promptly."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.close()
+        self._dead_reason = "it was closed"
+
+    def _end_process(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+
+    def get_memory_usage(self) -> float:
+        """RSS of the REPL process tree, in MB."""
+        proc = self._proc
+        return tree_rss_bytes(proc.pid) / MB if proc is not None and proc.is_alive() else 0.0
+
+    def rss_mb(self) -> float:
+        """RSS of the REPL process itself, in MB (cheap: one read of /proc)."""
+        proc = self._proc
+        return proc.rss_bytes() / MB if proc is not None else 0.0
+
+    def stderr_tail(self) -> str:
+        """The last bytes the REPL wrote to stderr (bounded), for diagnostics."""
+        proc = self._proc
+        return proc.stderr_tail() if proc is not None else ""
+
+    def __enter__(self) -> LeanServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+
+    async def __aenter__(self) -> LeanServer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.kill()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._end_process()
+
+    # ---------------------------------------------------------------- requests
+    def run_dict(
+        self, request: dict[str, Any], verbose: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send one raw request dict and return the raw response dict."""
+        payload = encode_request(request)
+        outcome = self._run_payloads([payload], [timeout], verbose)[0]
+        return self._unwrap(outcome)
+
+    def run(
+        self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
+    ) -> Response:
+        """Run one request; a REPL-level refusal comes back as `LeanError` (not raised)."""
+        request = self._prepare(request)
+        outcome = self._run_payloads([encode_request(request)], [timeout], verbose)[0]
+        return parse_response(self._unwrap(outcome), request=request)
+
+    async def async_run(
+        self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
+    ) -> Response:
+        """`run` for asyncio callers, served on the event loop without a thread."""
+        request = self._prepare(request)
+        payload = encode_request(request)
+        outcome = (await self._async_run_payloads([payload], [timeout], verbose))[0]
+        return parse_response(self._unwrap(outcome), request=request)
+
+    # ---------------------------------------------------------------- internals
+    def _prepare(self, request: BaseREPLQuery) -> BaseREPLQuery:
+        """Apply the config's Command options without overriding what the caller set."""
+        if not isinstance(request, BaseREPLQuery):
+            request = parse_request(request)
+        if not isinstance(request, (Command, FileCommand)):
+            return request
+        update: dict[str, Any] = {}
+        if self.config.enable_incremental_optimization and request.incrementality is None:
+            update["incrementality"] = True
+        if self.config.enable_parallel_elaboration:
+            options = list(request.set_options or [])
+            if not any(list(name) == ["Elab", "async"] for name, _ in options):
+                update["set_options"] = [*options, _ELAB_ASYNC]
+        return request.model_copy(update=update) if update else request
+
+    def _unwrap(self, outcome: Outcome) -> dict[str, Any]:
+        if isinstance(outcome, dict):
+            return outcome
+        if isinstance(outcome, LeanPoolError):
+            raise outcome
+        raise ServerNotRunningError(f"The Lean server is not running: {self._dead_reason}.")
+
+    def _check_running(self) -> ReplProcess:
+        proc = self._proc
+        if proc is None or self._dead_reason:
+            reason = self._dead_reason or "it has not been started"
+            raise ServerNotRunningError(
+                f"The Lean server is not running: {reason}. Call restart() to start a new REPL."
+            )
+        return proc
+
+    def _new_exchange(self, payloads: list[bytes], timeouts: Sequence[float | None]) -> Exchange:
+        proc = self._check_running()
+        return Exchange(
+            proc,
+            self._reader,
+            payloads,
+            list(timeouts),
+            rss_limit_mb=self.rss_limit_mb,
+            watchdog_interval=self.watchdog_interval,
+        )
+
+    def _after_exchange(self, exchange: Exchange) -> None:
+        self._observe(exchange.outcomes)
+        if exchange.faulted:
+            outcome = next(
+                (o for o in exchange.outcomes if isinstance(o, LeanPoolError)),
+                None,
+            )
+            self._dead_reason = (
+                f"a fault ended it ({type(outcome).__name__})" if outcome else "a fault ended it"
+            )
+            self._end_process()
+
+    def _observe(self, outcomes: list[Outcome]) -> None:
+        """Hook: sees every outcome of every exchange (AutoLeanServer tracks ids here)."""
+
+    def _exchange_locked(
+        self, payloads: list[bytes], timeouts: Sequence[float | None], verbose: bool = False
+    ) -> list[Outcome]:
+        """One pipelined exchange; the caller holds the server's lock."""
+        exchange = self._new_exchange(payloads, timeouts)
+        if verbose:
+            for payload in payloads:
+                logger.info("-> %s", payload.decode("utf-8").rstrip())
+        try:
+            outcomes = exchange.run_blocking()
+        finally:
+            self._after_exchange(exchange)
+        if verbose:
+            for outcome in outcomes:
+                logger.info("<- %s", outcome)
+        return outcomes
+
+    def _run_payloads(
+        self, payloads: list[bytes], timeouts: Sequence[float | None], verbose: bool = False
+    ) -> list[Outcome]:
+        with self._lock:
+            return self._exchange_locked(payloads, timeouts, verbose)
+
+    async def _hold_async(self) -> _Hold:
+        """Take the server for an asyncio caller: this loop's queue first, then the thread lock."""
+        loop = asyncio.get_running_loop()
+        async_lock = self._async_locks.get(loop)
+        if async_lock is None:
+            async_lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        await async_lock.acquire()
+        try:
+            delay = 0.0005
+            while not self._lock.acquire(blocking=False):  # a thread holds it: rare, poll gently
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        except BaseException:
+            async_lock.release()
+            raise
+        return _Hold(self._lock, async_lock)
+
+    async def _exchange_async(
+        self,
+        hold: _Hold,
+        payloads: list[bytes],
+        timeouts: Sequence[float | None],
+        verbose: bool = False,
+    ) -> list[Outcome]:
+        """`_exchange_locked` on the event loop. On cancellation the exchange is finished in the
+        background (drained) and `hold` is handed to it, to be released when it is done."""
+        exchange = self._new_exchange(payloads, timeouts)
+        if verbose:
+            for payload in payloads:
+                logger.info("-> %s", payload.decode("utf-8").rstrip())
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(exchange.run_async())
+        try:
+            outcomes = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            hold.handed_off = True
+            self._finish_in_background(task, exchange, hold)
+            raise
+        self._after_exchange(exchange)
+        if verbose:
+            for outcome in outcomes:
+                logger.info("<- %s", outcome)
+        return outcomes
+
+    async def _async_run_payloads(
+        self, payloads: list[bytes], timeouts: Sequence[float | None], verbose: bool = False
+    ) -> list[Outcome]:
+        hold = await self._hold_async()
+        try:
+            return await self._exchange_async(hold, payloads, timeouts, verbose)
+        finally:
+            hold.release()
+
+    def _finish_in_background(
+        self, task: asyncio.Task[list[Outcome]], exchange: Exchange, hold: _Hold
+    ) -> None:
+        async def finish() -> None:
+            try:
+                with contextlib.suppress(Exception):
+                    await task
+                self._after_exchange(exchange)
+            finally:
+                hold.handed_off = False
+                hold.release()
+
+        drain = asyncio.get_running_loop().create_task(finish())
+        self._background.add(drain)
+        drain.add_done_callback(self._background.discard)
+
+
+class _Hold:
+    """Both locks of a server, held by one asyncio caller (or handed to a drain task)."""
+
+    __slots__ = ("async_lock", "handed_off", "thread_lock")
+
+    def __init__(self, thread_lock: threading.Lock, async_lock: asyncio.Lock) -> None:
+        self.thread_lock = thread_lock
+        self.async_lock = async_lock
+        self.handed_off = False
+
+    def release(self) -> None:
+        if not self.handed_off:
+            self.thread_lock.release()
+            self.async_lock.release()
+
+
+__all__ = ["NOT_RUN", "LeanServer", "MemoryBackend", "Response"]

@@ -1,0 +1,130 @@
+"""`PoolSession`: stateful work on a pool, with ids that stay valid.
+
+A session is bound to one slot, so its env and proof-state ids name states on that slot's worker.
+Every state a session's request creates gets a pool-owned id, ``-(seq << 20 | k)`` for the k-th
+state named by the response of request number `seq`, and the parent keeps a *recipe* (the
+request) for it. When the worker is replaced (recycled, or it died), the recipes a request needs
+travel with it to the new worker, which replays them on first use: states are rebuilt, never
+silently swapped for another worker's, and `StateLostError` is raised when a rebuild fails.
+A REPL restart inside the worker is handled there the same way, from the worker's copy.
+
+RL searches branch from one proof state many times: each branch is a cheap `ProofStep` on the
+same worker, identical steps in flight are run once (deduplication), and batches of steps are
+pipelined through the REPL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from leanpool._errors import PoolShutdownError, RequestError
+from leanpool._session_cache import ID_BASE_STEP, request_id_fields
+from leanpool._worker import Recipe
+from leanpool.protocol import BaseREPLQuery
+
+if TYPE_CHECKING:
+    from leanpool._dispatcher import Pending
+    from leanpool._pool import LeanPool
+    from leanpool._server import Response
+    from leanpool._slot import Slot
+
+
+class PoolSession:
+    """A handle for stateful requests on a `LeanPool` (see `LeanPool.session`)."""
+
+    def __init__(self, pool: LeanPool, slot_index: int, session_id: int) -> None:
+        self._pool = pool
+        self.slot_index = slot_index
+        self.session_id = session_id
+        self.closed = False
+        # Touched only by the dispatcher thread:
+        self._recipes: dict[int, Recipe] = {}  # id_base -> how to rebuild its states
+        self._sent: tuple[tuple[int, int], set[int]] = ((-1, -1), set())
+
+    # ---------------------------------------------------------------- API
+    def submit(self, request: BaseREPLQuery | str, *, timeout: float | None = None) -> Future[Any]:
+        """Queue a request on the session's worker; its future gives the response."""
+        if self.closed:
+            raise PoolShutdownError("This session is closed.")
+        return self._pool._submit(request, timeout=timeout, session=self)
+
+    def run(self, request: BaseREPLQuery | str, *, timeout: float | None = None) -> Response:
+        result: Response = self.submit(request, timeout=timeout).result()
+        return result
+
+    async def async_run(
+        self, request: BaseREPLQuery | str, *, timeout: float | None = None
+    ) -> Response:
+        result: Response = await asyncio.wrap_future(self.submit(request, timeout=timeout))
+        return result
+
+    def close(self) -> None:
+        """Forget this session's states (requests already submitted still complete)."""
+        if not self.closed:
+            self.closed = True
+            self._pool._close_session(self)
+
+    def __enter__(self) -> PoolSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<PoolSession {self.session_id} on slot {self.slot_index}, {state}>"
+
+    # ---------------------------------------------------------------- pool side
+    def check_ids(self, request: BaseREPLQuery) -> None:
+        """Ids in a session request must be ones this pool's sessions handed out."""
+        for field_name, _kind, value in request_id_fields(request):
+            if value > -ID_BASE_STEP:
+                raise RequestError(
+                    f"{type(request).__name__}.{field_name}={value} is not an id returned by "
+                    "this session: use the env / proof-state ids from this session's responses."
+                )
+
+    def recipes_to_send(self, request: BaseREPLQuery, slot: Slot) -> tuple[Recipe, ...]:
+        """Recipes the slot's current worker has not seen for the states `request` needs."""
+        where = (slot.index, slot.generation)
+        if self._sent[0] != where:
+            self._sent = (where, set())
+        sent = self._sent[1]
+        needed: list[Recipe] = []
+        stack = [value for _f, _k, value in request_id_fields(request)]
+        while stack:
+            base = -stack.pop() & ~(ID_BASE_STEP - 1)
+            if base in sent:
+                continue
+            sent.add(base)
+            recipe = self._recipes.get(base)
+            if recipe is None:
+                continue  # the worker reports the missing state (StateLostError)
+            needed.append(recipe)
+            stack.extend(value for _f, _k, value in request_id_fields(recipe.request))
+        return tuple(reversed(needed))
+
+    def record(self, pending: Pending, outcome: Any) -> None:
+        """Keep the recipe of a request whose response named states."""
+        if self.closed:
+            return
+        base = pending.id_base
+        if base is not None and any(_names_id(outcome, base)):
+            self._recipes[base] = Recipe(base, pending.request, pending.header)
+            if self._sent[0] == (self.slot_index, pending.generation):
+                self._sent[1].add(base)  # that worker ran it itself
+
+    def forget_all(self) -> None:
+        self._recipes.clear()
+        self._sent = ((-1, -1), set())
+
+
+def _names_id(outcome: Any, base: int) -> list[bool]:
+    values = [getattr(outcome, "env", None), getattr(outcome, "proof_state", None)]
+    for item in getattr(outcome, "sorries", None) or ():
+        values.append(getattr(item, "proof_state", None))
+    for item in getattr(outcome, "tactics", None) or ():
+        values.append(getattr(item, "proof_state", None))
+    return [isinstance(v, int) and v < 0 and (-v & ~(ID_BASE_STEP - 1)) == base for v in values]

@@ -1,0 +1,350 @@
+"""Session caches: REPL states that survive restarts, addressed by stable negative ids.
+
+A request run with ``add_to_session_cache=True`` is remembered together with *every* state id its
+response names: the command's ``env``, a tactic step's ``proofState``, and the proof states of its
+``sorries`` and ``tactics``. Each gets a session id (-1, -2, ...). After a restart the REPL's own
+ids mean nothing, so a session id is *materialized* again on first use: its request is replayed
+(after materializing the session ids that request itself names) and the ids at the same places in
+the new response are bound to it. LeanInteract bound only the top-level id, and its proof-state ids
+were lost on the way (leaninteract-api.md 10.3); here every id is kept, for proof states too.
+
+One cache can back several servers (the pool shares nothing across processes, but a thread pool of
+servers can): bindings from session ids to REPL ids are kept per server and per REPL generation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from leanpool._errors import StateLostError
+from leanpool.protocol import (
+    BaseREPLQuery,
+    Command,
+    FileCommand,
+    PickleEnvironment,
+    PickleProofState,
+    ProofStep,
+    UnpickleProofState,
+)
+
+IdKind = Literal["env", "proofState"]
+# Where a state id sits in a response dict: ("env",), ("sorries", 2, "proofState"), ...
+IdPath = tuple[str | int, ...]
+
+
+def response_id_paths(response: dict[str, Any]) -> Iterator[tuple[IdPath, IdKind, int]]:
+    """Every state id a raw REPL response names, with its place and kind."""
+    env = response.get("env")
+    if isinstance(env, int):
+        yield ("env",), "env", env
+    state = response.get("proofState")
+    if isinstance(state, int) and "goals" in response:
+        yield ("proofState",), "proofState", state
+    for list_key in ("sorries", "tactics"):
+        for index, item in enumerate(response.get(list_key) or ()):
+            value = item.get("proofState") if isinstance(item, dict) else None
+            if isinstance(value, int):
+                yield (list_key, index, "proofState"), "proofState", value
+
+
+def get_path(response: dict[str, Any], path: IdPath) -> Any:
+    node: Any = response
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def set_path(response: dict[str, Any], path: IdPath, value: int) -> None:
+    node: Any = response
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+def request_id_fields(request: BaseREPLQuery) -> list[tuple[str, IdKind, int]]:
+    """The state ids a request names: (model field name, kind, value)."""
+    found: list[tuple[str, IdKind, int]] = []
+    if isinstance(request, (Command, FileCommand, PickleEnvironment, UnpickleProofState)):
+        if request.env is not None:
+            found.append(("env", "env", request.env))
+    elif isinstance(request, (ProofStep, PickleProofState)):
+        found.append(("proof_state", "proofState", request.proof_state))
+    return found
+
+
+# Session ids handed out by a caller that owns the id space (the pool's sessions): the k-th state a
+# response names gets -(id_base | k). Bases are multiples of 2**20, so they never collide with the
+# cache's own counter (-1, -2, ... up to -(2**20 - 1)).
+ID_BASE_STEP = 1 << 20
+
+
+@dataclass
+class SessionState:
+    """One cached request and the session ids of the states its response named."""
+
+    request: BaseREPLQuery
+    ids: dict[IdPath, int]
+    kinds: dict[int, IdKind] = field(default_factory=dict)
+    id_base: int | None = None  # set for entries whose ids are -(id_base | k)
+
+    def id_for(self, index: int, path: IdPath) -> int | None:
+        if self.id_base is not None:
+            return -(self.id_base | index)
+        return self.ids.get(path)
+
+
+class _Bindings:
+    """Where session ids live on one server's current REPL, both ways."""
+
+    __slots__ = ("forward", "reverse")
+
+    def __init__(self) -> None:
+        self.forward: dict[int, int] = {}  # session id -> REPL id
+        self.reverse: dict[tuple[IdKind, int], int] = {}  # (kind, REPL id) -> session id
+
+    def bind(self, session_id: int, kind: IdKind, repl_id: int) -> None:
+        self.forward[session_id] = repl_id
+        self.reverse[(kind, repl_id)] = session_id
+
+    def unbind(self, session_id: int) -> None:
+        repl_id = self.forward.pop(session_id, None)
+        if repl_id is not None:
+            for key in [k for k, v in self.reverse.items() if v == session_id]:
+                del self.reverse[key]
+
+
+# A function that runs a request (whose ids are already REPL ids) on a server and returns the
+# raw response dict; supplied by the server doing the materialization.
+RunRaw = Callable[[BaseREPLQuery], dict[str, Any]]
+
+
+class BaseSessionCache:
+    """Session ids, what produced them, and where each is materialized (per server)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._counter = itertools.count(1)
+        self._states: dict[int, SessionState] = {}  # session id -> its state entry
+        self._bindings: weakref.WeakKeyDictionary[object, _Bindings] = weakref.WeakKeyDictionary()
+        self._materializing: set[tuple[int, int]] = set()
+        self._adopted: dict[int, SessionState] = {}  # id_base -> entry (caller-owned id space)
+
+    def adopt(self, request: BaseREPLQuery, id_base: int | None = None) -> int:
+        """Register a request whose states are materialized only when first needed.
+
+        Returns the session id of the first state its response will name. With `id_base`, the
+        k-th state will be -(id_base | k) (the pool uses this to rebuild a session's states on a
+        new worker from the parent's records).
+        """
+        with self._lock:
+            if id_base is not None:
+                entry = self._adopted.get(id_base)
+                if entry is None:
+                    entry = self._adopted[id_base] = SessionState(request, {}, id_base=id_base)
+                return -(id_base | 0)
+            session_id = -next(self._counter)
+            entry = SessionState(request=request, ids={(): session_id})
+            self._states[session_id] = entry
+            return session_id
+
+    def _entry_for(self, session_id: int) -> SessionState | None:
+        entry = self._states.get(session_id)
+        if entry is None and session_id <= -ID_BASE_STEP:
+            entry = self._adopted.get(-session_id & ~(ID_BASE_STEP - 1))
+        return entry
+
+    # -------------------------------------------------------------- LeanInteract's API
+    def add(
+        self,
+        server: object,
+        request: BaseREPLQuery,
+        response: dict[str, Any],
+        id_base: int | None = None,
+    ) -> dict[str, Any]:
+        """Cache `request`; return `response` with every REPL id replaced by a session id.
+
+        Ids come from the cache's counter, or are -(id_base | k) for the k-th state when the
+        caller owns the id space.
+        """
+        with self._lock:
+            translated = copy_id_containers(response)
+            entry = SessionState(request=request, ids={}, id_base=id_base)
+            if id_base is not None:
+                self._adopted[id_base] = entry
+            bindings = self._bindings_for(server)
+            for index, (path, kind, repl_id) in enumerate(response_id_paths(response)):
+                session_id = -next(self._counter) if id_base is None else -(id_base | index)
+                entry.ids[path] = session_id
+                entry.kinds[session_id] = kind
+                self._states[session_id] = entry
+                bindings.bind(session_id, kind, repl_id)
+                set_path(translated, path, session_id)
+            return translated
+
+    def remove(self, session_state_id: int) -> None:
+        """Forget a cached request (and all the session ids it produced)."""
+        with self._lock:
+            entry = self._states.get(session_state_id)
+            if entry is None:
+                return
+            for session_id in entry.ids.values():
+                self._states.pop(session_id, None)
+                for bindings in self._bindings.values():
+                    bindings.unbind(session_id)
+
+    def reload(self, server: object, run_raw: RunRaw | None = None) -> None:
+        """The server's REPL restarted: its REPL ids are gone (re-made lazily on first use)."""
+        with self._lock:
+            self._bindings[server] = _Bindings()
+
+    def is_empty(self) -> bool:
+        return not self._states
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+            for server in list(self._bindings):
+                self._bindings[server] = _Bindings()
+
+    def keys(self) -> list[int]:
+        return list(self._states)
+
+    def get_repl_id(self, session_state_id: int, server: object) -> int | None:
+        """The REPL id bound to a session id on this server right now (None: not materialized)."""
+        with self._lock:
+            return self._bindings_for(server).forward.get(session_state_id)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self._states))
+
+    def __contains__(self, session_state_id: object) -> bool:
+        return session_state_id in self._states
+
+    def __getitem__(self, session_state_id: int) -> SessionState:
+        return self._states[session_state_id]
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    # -------------------------------------------------------------- materialization
+    def session_id_for(self, server: object, repl_id: int, kind: IdKind) -> int | None:
+        """Reverse lookup: the session id bound to this REPL id on this server, if any."""
+        with self._lock:
+            return self._bindings_for(server).reverse.get((kind, repl_id))
+
+    def materialize(self, server: object, session_id: int, run_raw: RunRaw) -> int:
+        """The REPL id of `session_id` on `server`, replaying its request if needed."""
+        with self._lock:
+            bindings = self._bindings_for(server)
+            known = bindings.forward.get(session_id)
+            if known is not None:
+                return known
+            entry = self._entry_for(session_id)
+            if entry is None:
+                raise StateLostError(
+                    f"Session id {session_id} is not in the session cache (removed or never added)."
+                )
+            key = (id(server), session_id)
+            if key in self._materializing:
+                raise StateLostError(
+                    f"Session id {session_id} depends on itself; cannot replay it."
+                )
+            self._materializing.add(key)
+            try:
+                request = self._resolve_request(server, entry.request, run_raw)
+                try:
+                    response = run_raw(request)
+                except StateLostError:
+                    raise
+                except Exception as exc:
+                    raise StateLostError(
+                        f"Could not replay the cached request behind session id {session_id}: {exc}"
+                    ) from exc
+                self._bind_response(bindings, entry, response)
+                if session_id not in bindings.forward:
+                    raise StateLostError(
+                        f"Replaying the request behind session id {session_id} gave a different "
+                        f"answer (no state at the same place): {response!r:.300}"
+                    )
+                return bindings.forward[session_id]
+            finally:
+                self._materializing.discard(key)
+
+    def _bind_response(
+        self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
+    ) -> None:
+        """Bind the ids of a (re)played entry's response to its session ids, by position."""
+        adopted_first = entry.ids.pop((), None)  # adopted with the cache's counter
+        for index, (path, kind, repl_id) in enumerate(response_id_paths(response)):
+            session_id = entry.id_for(index, path)
+            if session_id is None and index == 0 and adopted_first is not None:
+                session_id = adopted_first
+            if session_id is None:
+                session_id = -next(self._counter)
+            entry.ids[path] = session_id
+            entry.kinds[session_id] = kind
+            self._states[session_id] = entry
+            bindings.bind(session_id, kind, repl_id)
+
+    def _resolve_request(
+        self, server: object, request: BaseREPLQuery, run_raw: RunRaw
+    ) -> BaseREPLQuery:
+        update: dict[str, int] = {}
+        for field_name, _kind, value in request_id_fields(request):
+            if value < 0:
+                update[field_name] = self.materialize(server, value, run_raw)
+        return request.model_copy(update=update) if update else request
+
+    def _bindings_for(self, server: object) -> _Bindings:
+        bindings = self._bindings.get(server)
+        if bindings is None:
+            bindings = self._bindings[server] = _Bindings()
+        return bindings
+
+
+class ReplaySessionCache(BaseSessionCache):
+    """Rebuilds states by replaying their requests (LeanInteract's default cache).
+
+    With ``lazy=False`` every cached state is replayed right after a restart instead of on first
+    use (restarts take longer; first uses after them do not).
+    """
+
+    def __init__(self, lazy: bool = True) -> None:
+        super().__init__()
+        self.lazy = lazy
+
+    def reload(self, server: object, run_raw: RunRaw | None = None) -> None:
+        super().reload(server, run_raw)
+        if not self.lazy and run_raw is not None:
+            for session_id in sorted(self._states, reverse=True):  # oldest (-1) first
+                self.materialize(server, session_id, run_raw)
+
+
+def copy_id_containers(response: dict[str, Any]) -> dict[str, Any]:
+    """Copy just the containers that hold ids (cheaper than a deep copy of big responses)."""
+    copied = dict(response)
+    for list_key in ("sorries", "tactics"):
+        items = copied.get(list_key)
+        if isinstance(items, list):
+            copied[list_key] = [dict(item) if isinstance(item, dict) else item for item in items]
+    return copied
+
+
+__all__ = [
+    "BaseSessionCache",
+    "IdKind",
+    "IdPath",
+    "ReplaySessionCache",
+    "SessionState",
+    "copy_id_containers",
+    "request_id_fields",
+    "response_id_paths",
+]

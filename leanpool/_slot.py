@@ -1,0 +1,168 @@
+"""A slot: one worker process, as the parent sees it.
+
+A slot keeps at most `depth` tasks in flight on its worker (one running, the next already queued
+so the worker never idles), remembers which import headers its worker holds (an LRU mirroring the
+order in which they were sent), and replaces its worker when it has served
+`max_tasks_per_worker` requests (recycling, staggered across slots) or when the worker died.
+Each replacement starts a new *generation*: whatever the old worker held is gone.
+
+Slots are only touched by the dispatcher thread, so they need no locks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leanpool._worker import WorkerReport
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from leanpool._backends import WorkerFactory, WorkerHandle
+    from leanpool._config import LeanREPLConfig
+    from leanpool._dispatcher import Pending
+    from leanpool._worker import WorkItem, WorkResult
+
+logger = logging.getLogger("leanpool")
+
+_task_ids = itertools.count(1)
+
+
+@dataclass
+class Task:
+    """One batch of requests submitted to a slot's worker."""
+
+    task_id: int
+    generation: int
+    pendings: list[Pending]
+    future: Future[tuple[list[WorkResult], WorkerReport]]
+
+
+@dataclass
+class Slot:
+    index: int
+    factory: WorkerFactory
+    config: LeanREPLConfig
+    server_options: dict[str, Any]
+    depth: int = 2
+    max_headers: int = 8
+    max_tasks: int | None = None
+    first_recycle_at: int | None = None
+    generation: int = -1
+    worker: WorkerHandle | None = None
+    state: str = "down"  # "up", "draining" (recycle once idle), "down"
+    in_flight: dict[int, Task] = field(default_factory=dict)
+    headers: OrderedDict[tuple[str, ...], None] = field(default_factory=OrderedDict)
+    pinned: deque[Pending] = field(default_factory=deque)  # session requests bound here
+    served_this_generation: int = 0
+    recycle_at: int | None = None
+    sessions: int = 0
+    report: WorkerReport | None = None
+    recycles: Counter[str] = field(default_factory=Counter)
+    # restarts reported by earlier generations of this slot's worker (REPL restarts)
+    past_restarts: Counter[str] = field(default_factory=Counter)
+    past_header_imports: int = 0
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start a new worker process (a new generation)."""
+        self.generation += 1
+        self.worker = self.factory(self.config, self.server_options)
+        self.state = "up"
+        self.headers.clear()
+        self.served_this_generation = 0
+        if self.max_tasks is not None:
+            first = self.first_recycle_at if self.generation == 0 else None
+            self.recycle_at = first or self.max_tasks
+        if self.report is not None:
+            self.past_restarts.update(self.report.restarts)
+            self.past_header_imports += self.report.header_imports
+            self.report = None
+
+    def stop(self, kill: bool, wait: bool = False) -> None:
+        worker, self.worker = self.worker, None
+        self.state = "down"
+        if worker is not None:
+            if kill:
+                worker.kill(wait=wait)
+            else:
+                worker.shutdown(wait=wait)
+
+    def replace(self, reason: str) -> None:
+        """End the current worker and start the next generation."""
+        logger.info("slot %d: replacing worker (%s)", self.index, reason)
+        self.recycles[reason] += 1
+        # An idle worker (recycling) may finish politely; a broken one is killed.
+        self.stop(kill=bool(self.in_flight) or reason != "max_tasks")
+        self.start()
+
+    # ---------------------------------------------------------------- dispatch
+    @property
+    def accepting(self) -> bool:
+        return self.state == "up" and len(self.in_flight) < self.depth
+
+    @property
+    def load(self) -> int:
+        return sum(len(task.pendings) for task in self.in_flight.values()) + len(self.pinned)
+
+    def holds(self, key: tuple[str, ...]) -> bool:
+        return key in self.headers
+
+    def submit(self, pendings: list[Pending], items: list[WorkItem]) -> Task:
+        assert self.worker is not None
+        for pending in pendings:
+            if pending.header is not None:
+                self.headers[pending.header.key] = None
+                self.headers.move_to_end(pending.header.key)
+                while len(self.headers) > self.max_headers:
+                    self.headers.popitem(last=False)
+        future = self.worker.submit(items)
+        task = Task(next(_task_ids), self.generation, pendings, future)
+        self.in_flight[task.task_id] = task
+        return task
+
+    def finished(self, task: Task, report: WorkerReport | None) -> None:
+        """Book-keeping after a task completed normally."""
+        self.in_flight.pop(task.task_id, None)
+        if report is not None and task.generation == self.generation:
+            self.report = report
+        self.served_this_generation += len(task.pendings)
+        if (
+            self.state == "up"
+            and self.recycle_at is not None
+            and self.served_this_generation >= self.recycle_at
+        ):
+            self.state = "draining"
+
+    @property
+    def ready_to_recycle(self) -> bool:
+        return self.state == "draining" and not self.in_flight
+
+    # ---------------------------------------------------------------- stats
+    def restarts(self) -> Counter[str]:
+        total = Counter(self.past_restarts)
+        if self.report is not None:
+            total.update(self.report.restarts)
+        return total
+
+    def header_imports(self) -> int:
+        return self.past_header_imports + (self.report.header_imports if self.report else 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        report = self.report
+        return {
+            "slot": self.index,
+            "state": self.state,
+            "generation": self.generation,
+            "pid": report.pid if report else None,
+            "repl_pid": report.repl_pid if report else None,
+            "rss_mb": round(report.rss_mb, 1) if report else None,
+            "in_flight": self.load,
+            "served": self.served_this_generation,
+            "headers": len(self.headers),
+            "sessions": self.sessions,
+        }

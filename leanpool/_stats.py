@@ -1,0 +1,138 @@
+"""Pool statistics: counters the dispatcher updates and `LeanPool.stats()` reads.
+
+Latencies (submit to result) are kept in a bounded reservoir of the most recent results, so a
+pool that serves millions of requests keeps constant memory for them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+_LATENCY_WINDOW = 10_000
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A consistent snapshot of a pool's activity (see `LeanPool.stats`)."""
+
+    submitted: int
+    queued: int
+    running: int
+    done: int
+    ok: int
+    failed: dict[str, int]  # by kind: "lean_errors", "LeanError", "LeanTimeoutError", ...
+    cancelled: int
+    deduplicated: int
+    restarts: dict[str, int]  # REPL restarts inside workers, by cause
+    recycles: dict[str, int]  # worker replacements, by reason
+    header_imports: int  # import headers the workers' REPLs loaded (including re-imports)
+    latency_p50: float | None
+    latency_p90: float | None
+    latency_p99: float | None
+    workers: list[dict[str, Any]] = field(default_factory=list)  # per slot: pid, rss_mb, ...
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "submitted": self.submitted,
+            "queued": self.queued,
+            "running": self.running,
+            "done": self.done,
+            "ok": self.ok,
+            "failed": dict(self.failed),
+            "cancelled": self.cancelled,
+            "deduplicated": self.deduplicated,
+            "restarts": dict(self.restarts),
+            "recycles": dict(self.recycles),
+            "header_imports": self.header_imports,
+            "latency_p50": self.latency_p50,
+            "latency_p90": self.latency_p90,
+            "latency_p99": self.latency_p99,
+            "workers": [dict(w) for w in self.workers],
+        }
+
+
+class StatsBook:
+    """Thread-safe counters; written by the dispatcher, read by anyone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._submitted = 0
+        self._done = 0
+        self._kinds: Counter[str] = Counter()
+        self._cancelled = 0
+        self._deduplicated = 0
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self._published: dict[str, Any] = {
+            "queued": 0,
+            "running": 0,
+            "slots": [],
+            "restarts": Counter(),
+            "recycles": Counter(),
+            "header_imports": 0,
+        }
+
+    def submitted(self, count: int) -> None:
+        with self._lock:
+            self._submitted += count
+
+    def finished(self, kind: str, latency: float, count: int) -> None:
+        with self._lock:
+            self._done += count
+            self._kinds[kind] += count
+            self._latencies.append(latency)
+
+    def cancelled(self, count: int) -> None:
+        with self._lock:
+            self._cancelled += count
+
+    def deduplicated(self, count: int, kind: str | None = None) -> None:
+        """Requests answered by an identical one: folded into it (counted when it finishes) or,
+        with `kind`, answered right away from the result cache."""
+        with self._lock:
+            self._deduplicated += count
+            if kind is not None:
+                self._done += count
+                self._kinds[kind] += count
+
+    def publish(self, **values: Any) -> None:
+        with self._lock:
+            self._published = values
+
+    def snapshot(self) -> PoolStats:
+        with self._lock:
+            latencies = sorted(self._latencies)
+            kinds = Counter(self._kinds)
+            published = dict(self._published)
+            submitted, done = self._submitted, self._done
+            cancelled, deduplicated = self._cancelled, self._deduplicated
+
+        def percentile(q: float) -> float | None:
+            if not latencies:
+                return None
+            return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+        ok = kinds.pop("ok", 0)
+        return PoolStats(
+            submitted=submitted,
+            queued=published["queued"],
+            running=published["running"],
+            done=done,
+            ok=ok,
+            failed=dict(kinds),
+            cancelled=cancelled,
+            deduplicated=deduplicated,
+            restarts=dict(published["restarts"]),
+            recycles=dict(published["recycles"]),
+            header_imports=published["header_imports"],
+            latency_p50=percentile(0.50),
+            latency_p90=percentile(0.90),
+            latency_p99=percentile(0.99),
+            workers=list(published["slots"]),
+        )

@@ -1,0 +1,226 @@
+"""What runs inside a pool worker process: one `AutoLeanServer`, kept as process-local state.
+
+The parent sends *work items* in batches (one loky task per batch); `serve` runs a batch
+pipelined through the REPL and sends back one `WorkResult` per item plus a `WorkerReport` (pid,
+RSS, restarts) the parent uses for stats and recycling.
+
+State lives in this importable module (`_state`), never in a closure or ``__main__`` global:
+cloudpickle would ship those by value and every task would get a fresh server.
+
+Header affinity on this side: an import header becomes a session-cache entry of the server,
+imported the first time a body needs it (and again, lazily, after a REPL restart); bodies then
+run with ``env`` = that entry. Pool sessions use the same cache with ids the parent owns, so the
+parent can rebuild their states on a new worker from its own records (`Recipe`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leanpool._errors import LeanPoolError
+from leanpool._routing import HeaderSplit, shift_positions
+from leanpool._session_cache import ReplaySessionCache, SessionState, _Bindings
+from leanpool.protocol import BaseREPLQuery, Command, parse_response
+
+if TYPE_CHECKING:
+    from leanpool._auto_server import AutoLeanServer
+    from leanpool._config import LeanREPLConfig
+    from leanpool._server import Response
+
+logger = logging.getLogger("leanpool")
+
+_ORPHAN_CHECK_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to rebuild one session state on a worker that never saw it (sent by the parent)."""
+
+    id_base: int
+    request: BaseREPLQuery
+    header: HeaderSplit | None = None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    seq: int
+    request: BaseREPLQuery
+    timeout: float | None = None
+    header: HeaderSplit | None = None  # run the body on this worker's env for the header
+    id_base: int | None = None  # session request: cache it with ids -(id_base | k)
+    recipes: tuple[Recipe, ...] = ()  # session states to know about before running
+
+
+@dataclass(frozen=True)
+class WorkResult:
+    seq: int
+    outcome: Response | LeanPoolError
+    seconds: float  # time in the worker, from the batch's start to this result
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    pid: int
+    repl_pid: int | None
+    rss_mb: float
+    generation: int
+    restarts: dict[str, int] = field(default_factory=dict)
+    header_imports: int = 0
+    requests_served: int = 0
+
+
+class HeaderNotShareable(LeanPoolError):
+    """The header produced messages: its env cannot stand in for the caller's own import."""
+
+
+class _WorkerCache(ReplaySessionCache):
+    """The server's session cache, which also knows which entries are import headers."""
+
+    def __init__(self) -> None:
+        super().__init__(lazy=True)
+        self.header_ids: set[int] = set()
+        self.header_imports = 0
+
+    def _bind_response(
+        self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
+    ) -> None:
+        header_id = entry.ids.get(())
+        if header_id in self.header_ids:
+            self.header_imports += 1
+            if response.get("messages") or "env" not in response:
+                raise HeaderNotShareable(
+                    "The import header produced messages; the command runs verbatim instead."
+                )
+        super()._bind_response(bindings, entry, response)
+
+
+class _WorkerState:
+    def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
+        self.config = config
+        self.server_options = server_options
+        self.server: AutoLeanServer | None = None
+        self.cache = _WorkerCache()
+        self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
+        self.unshareable: set[tuple[str, ...]] = set()
+        self.requests_served = 0
+
+    def get_server(self) -> AutoLeanServer:
+        if self.server is None:
+            from leanpool._auto_server import AutoLeanServer
+
+            self.server = AutoLeanServer(
+                self.config, session_cache=self.cache, **self.server_options
+            )
+        return self.server
+
+    def header_env(self, header: HeaderSplit) -> int:
+        env = self.headers.get(header.key)
+        if env is None:
+            env = self.cache.adopt(Command(cmd=header.header))
+            self.cache.header_ids.add(env)
+            self.headers[header.key] = env
+        return env
+
+    def repl_request(self, request: BaseREPLQuery, header: HeaderSplit | None) -> BaseREPLQuery:
+        """What to send for a request: its body on the header's env, or the request itself."""
+        if header is None or header.key in self.unshareable or not isinstance(request, Command):
+            return request
+        return request.model_copy(update={"cmd": header.body, "env": self.header_env(header)})
+
+    def report(self) -> WorkerReport:
+        server = self.server
+        return WorkerReport(
+            pid=os.getpid(),
+            repl_pid=server.pid if server is not None else None,
+            rss_mb=server.rss_mb() if server is not None else 0.0,
+            generation=server.generation if server is not None else -1,
+            restarts=dict(server.restart_counts) if server is not None else {},
+            header_imports=self.cache.header_imports,
+            requests_served=self.requests_served,
+        )
+
+
+_state: _WorkerState | None = None
+
+
+def initialize(config: LeanREPLConfig, server_options: dict[str, Any], parent_pid: int) -> None:
+    """loky initializer: store the config (no setup here: failures would not be reported)."""
+    global _state
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _state = _WorkerState(config, server_options)
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent_pid,), name="leanpool-orphan-watch", daemon=True
+    ).start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """If the parent dies (even by SIGKILL), end the REPL and this worker within moments."""
+    while os.getppid() == parent_pid:
+        time.sleep(_ORPHAN_CHECK_INTERVAL)
+    state = _state
+    if state is not None and state.server is not None:
+        with contextlib.suppress(Exception):
+            state.server.kill()
+    os._exit(1)
+
+
+def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
+    """Run a batch of work items; exactly one result per item, in order."""
+    state = _state
+    if state is None:  # used without the initializer (tests)
+        raise RuntimeError("leanpool worker used before initialize()")
+    started = time.monotonic()
+    try:
+        server = state.get_server()
+    except LeanPoolError as exc:
+        return [WorkResult(item.seq, exc, 0.0) for item in items], state.report()
+
+    for item in items:
+        for recipe in item.recipes:
+            state.cache.adopt(state.repl_request(recipe.request, recipe.header), recipe.id_base)
+
+    outcomes = _run(state, server, items)
+    retry = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, HeaderNotShareable)]
+    if retry:
+        for index in retry:
+            header = items[index].header
+            if header is not None:
+                state.unshareable.add(header.key)
+        again = _run(state, server, [items[i] for i in retry])
+        for index, outcome in zip(retry, again, strict=True):
+            outcomes[index] = outcome
+
+    results: list[WorkResult] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, dict):
+            if item.header is not None and item.header.key not in state.unshareable:
+                outcome = shift_positions(outcome, item.header.line_offset)
+            try:
+                parsed: Response | LeanPoolError = parse_response(outcome, request=item.request)
+            except LeanPoolError as exc:
+                parsed = exc
+        else:
+            parsed = outcome
+        results.append(WorkResult(item.seq, parsed, time.monotonic() - started))
+    state.requests_served += len(items)
+    return results, state.report()
+
+
+def _run(
+    state: _WorkerState, server: AutoLeanServer, items: list[WorkItem]
+) -> list[dict[str, Any] | LeanPoolError]:
+    requests: list[BaseREPLQuery] = []
+    for item in items:
+        requests.append(state.repl_request(item.request, item.header))
+    return server.run_batch_raw(
+        requests,
+        timeouts=[item.timeout for item in items],
+        id_bases=[item.id_base for item in items],
+    )
