@@ -1,0 +1,112 @@
+"""The shared pydantic base model and its exact REPL wire form, plus `Pos`.
+
+`model_dump` stays pydantic's (LeanInteract users call it); `to_repl_dict` is the separate, exact
+wire form: the REPL writes some keys even when null or empty and drops others, and a generic
+`exclude_none` gets both kinds wrong (`Message.endPos: null` would vanish, `Sorry.pos` would not).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StrictInt
+
+__all__ = ["Pos", "REPLBaseModel"]
+
+# How a field appears on the wire.
+_ALWAYS = 0  # key always written (None becomes null)
+_OMIT_NONE = 1  # key left out when the value is None
+_OMIT_EMPTY = 2  # key left out when the value is None or an empty list
+
+
+class REPLBaseModel(BaseModel):
+    """Immutable; unknown keys kept (and sent back); fields accepted by name or by wire alias."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    # Wire rules, as field names: what the REPL leaves out; everything else is always written.
+    _repl_omit_none: ClassVar[frozenset[str]] = frozenset()
+    _repl_omit_empty: ClassVar[frozenset[str]] = frozenset()
+    _repl_omit_every_none: ClassVar[bool] = False  # requests: every absent optional is left out
+    # (field name, wire key, rule), computed once per class.
+    _repl_plan: ClassVar[tuple[tuple[str, str, int], ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        plan: list[tuple[str, str, int]] = []
+        for name, info in cls.model_fields.items():
+            if name in cls._repl_omit_empty:
+                rule = _OMIT_EMPTY
+            elif name in cls._repl_omit_none or (
+                cls._repl_omit_every_none and not info.is_required()
+            ):
+                rule = _OMIT_NONE
+            else:
+                rule = _ALWAYS
+            plan.append((name, info.alias or name, rule))
+        cls._repl_plan = tuple(plan)
+
+    def to_repl_dict(self) -> dict[str, Any]:
+        """This object exactly as the REPL writes or reads it (wire key names, REPL omissions)."""
+        values = self.__dict__
+        out: dict[str, Any] = {}
+        for name, key, rule in self._repl_plan:
+            value = values[name]
+            if rule and (value is None or (rule == _OMIT_EMPTY and not value)):
+                continue
+            out[key] = _wire_value(value)
+        extra = self.__pydantic_extra__
+        if extra:
+            # After the fields on purpose: an extra key equal to a wire key only arises from
+            # `model_copy(update={"proofState": ...})`, whose intent is to replace that value.
+            for key, value in extra.items():
+                out[key] = _wire_value(value)
+        return out
+
+    def __repr_args__(self) -> Any:
+        """Show only what was set explicitly (as LeanInteract does), plus unknown keys."""
+        explicitly_set = self.model_fields_set
+        for name in type(self).model_fields:
+            if name in explicitly_set:
+                yield name, getattr(self, name)
+        if self.__pydantic_extra__:
+            yield from self.__pydantic_extra__.items()
+
+
+def _wire_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if isinstance(value, REPLBaseModel):
+        return value.to_repl_dict()
+    if isinstance(value, (list, tuple)):
+        return [_wire_value(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _wire_value(item) for key, item in value.items()}
+    return value
+
+
+class Pos(REPLBaseModel):
+    """A source position: `line` 1-based, `column` 0-based in code points; ordered like tuples."""
+
+    line: StrictInt
+    column: StrictInt
+
+    def _key(self) -> tuple[int, int]:
+        return (self.line, self.column)
+
+    def __lt__(self, other: Pos) -> bool:
+        return self._key() < other._key()
+
+    def __le__(self, other: Pos) -> bool:
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Pos) -> bool:
+        return self._key() > other._key()
+
+    def __ge__(self, other: Pos) -> bool:
+        return self._key() >= other._key()

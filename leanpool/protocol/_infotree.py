@@ -1,0 +1,234 @@
+"""Lean info trees as the REPL serialises them (`infotree` option), with LeanInteract's helpers.
+
+A tree node is ``{"kind", "node", "children"}``; `node` is filled only for tactic, term and
+command infos. Children may also be unassigned holes, ``{"goalState": "<goal>"}``, which only
+appear with ``infotree: "full"`` (the filtered modes drop them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Discriminator, Field, StrictBool, StrictStr, Tag
+
+from leanpool.protocol._base import Pos, REPLBaseModel
+
+if TYPE_CHECKING:
+    from leanpool.protocol._responses import Sorry
+
+__all__ = [
+    "BaseNode",
+    "CommandNode",
+    "InfoTree",
+    "InfoTreeHole",
+    "Node",
+    "Range",
+    "Syntax",
+    "TacticNode",
+    "TermNode",
+]
+
+
+class Range(REPLBaseModel):
+    """Where a piece of syntax sits; equality ignores `synthetic`, as in LeanInteract."""
+
+    synthetic: StrictBool
+    start: Pos
+    finish: Pos
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Range):
+            return NotImplemented
+        return self.start == other.start and self.finish == other.finish
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.finish))
+
+
+class Syntax(REPLBaseModel):
+    """A syntax object: `pp` is null when Lean could not pretty-print it."""
+
+    pp: StrictStr | None
+    range: Range
+    kind: StrictStr
+    arg_kinds: Annotated[list[StrictStr], Field(default_factory=list, alias="argKinds")]
+
+
+class BaseNode(REPLBaseModel):
+    """What every filled node carries: its syntax."""
+
+    stx: Syntax
+
+
+class TacticNode(BaseNode):
+    """A tactic run, with the goals before and after it."""
+
+    name: StrictStr | None
+    goals_before: Annotated[list[StrictStr], Field(default_factory=list, alias="goalsBefore")]
+    goals_after: Annotated[list[StrictStr], Field(default_factory=list, alias="goalsAfter")]
+
+
+class CommandNode(BaseNode):
+    """A command; `elaborator` is null when Lean recorded none (LeanInteract requires a str)."""
+
+    elaborator: StrictStr | None
+
+
+class TermNode(BaseNode):
+    """An elaborated term; `expectedType` is absent (not null) on the wire when unknown."""
+
+    _repl_omit_none: ClassVar[frozenset[str]] = frozenset({"expected_type"})
+
+    is_binder: Annotated[StrictBool, Field(alias="isBinder")]
+    expr: StrictStr
+    expected_type: Annotated[StrictStr | None, Field(alias="expectedType")] = None
+    elaborator: StrictStr | None
+
+
+def _node_kind(value: Any) -> str:
+    """Pick the node class from its keys, so a term node never validates as a command node."""
+    if isinstance(value, dict):
+        if "goalsBefore" in value or "goalsAfter" in value or "name" in value:
+            return "tactic"
+        if "expr" in value or "isBinder" in value:
+            return "term"
+        return "command"
+    if isinstance(value, TacticNode):
+        return "tactic"
+    if isinstance(value, TermNode):
+        return "term"
+    return "command"
+
+
+Node = (
+    Annotated[
+        Annotated[TacticNode, Tag("tactic")]
+        | Annotated[TermNode, Tag("term")]
+        | Annotated[CommandNode, Tag("command")],
+        Discriminator(_node_kind),
+    ]
+    | None
+)
+"""The `node` of an info tree: filled for tactic, term and command infos, else None."""
+
+
+class InfoTreeHole(REPLBaseModel):
+    """An unassigned metavariable in the tree, shown as its pretty-printed goal."""
+
+    goal_state: Annotated[StrictStr, Field(alias="goalState")]
+
+
+def _child_kind(value: Any) -> str:
+    if isinstance(value, InfoTreeHole) or (isinstance(value, dict) and "goalState" in value):
+        return "hole"
+    return "tree"
+
+
+class InfoTree(REPLBaseModel):
+    """One info-tree node and its children.
+
+    `kind` is the Lean `Info` constructor name (`"TacticInfo"`, `"CommandInfo"`, ...). It is a
+    plain string, not LeanInteract's closed `Literal`, because every Lean release may add kinds
+    (v4.33 writes `ErrorNameInfo`, `DocElabInfo`, `DocInfo`, which LeanInteract would reject).
+    """
+
+    node: Node
+    kind: StrictStr
+    children: list[
+        Annotated[
+            Annotated[InfoTree, Tag("tree")] | Annotated[InfoTreeHole, Tag("hole")],
+            Discriminator(_child_kind),
+        ]
+    ] = Field(default_factory=list)
+
+    def dfs_walk(self) -> Iterator[InfoTree]:
+        """This tree and every sub-tree, depth first, parents before children; holes skipped.
+
+        Iterative on purpose: Mathlib-scale trees are deeper than Python's recursion limit.
+        """
+        stack: list[InfoTree] = [self]
+        while stack:
+            tree = stack.pop()
+            yield tree
+            stack.extend(child for child in reversed(tree.children) if isinstance(child, InfoTree))
+
+    def leaves(self) -> Iterator[InfoTree]:
+        """Sub-trees without children, in depth-first order."""
+        return (tree for tree in self.dfs_walk() if not tree.children)
+
+    def commands(self) -> Iterator[InfoTree]:
+        """Sub-trees of command infos."""
+        return (
+            tree
+            for tree in self.dfs_walk()
+            if tree.kind == "CommandInfo" and isinstance(tree.node, CommandNode)
+        )
+
+    def _commands_elaborated_by(self, elaborator: str) -> Iterator[InfoTree]:
+        for tree in self.commands():
+            assert isinstance(tree.node, CommandNode)
+            if tree.node.elaborator == elaborator:
+                yield tree
+
+    def variables(self) -> Iterator[InfoTree]:
+        """`variable` commands."""
+        return self._commands_elaborated_by("Lean.Elab.Command.elabVariable")
+
+    def theorems(self) -> Iterator[InfoTree]:
+        """Declarations whose last syntax argument is a `theorem` (this includes `lemma`s that
+        Mathlib expands to theorems)."""
+        for tree in self.commands():
+            assert isinstance(tree.node, CommandNode)
+            stx = tree.node.stx
+            if (
+                stx.kind == "Lean.Parser.Command.declaration"
+                and stx.arg_kinds
+                and stx.arg_kinds[-1] == "Lean.Parser.Command.theorem"
+            ):
+                yield tree
+
+    def docs(self) -> Iterator[InfoTree]:
+        """Module doc comments (``/-! ... -/``)."""
+        return self._commands_elaborated_by("Lean.Elab.Command.elabModuleDoc")
+
+    def namespaces(self) -> Iterator[InfoTree]:
+        """`namespace` commands."""
+        return self._commands_elaborated_by("Lean.Elab.Command.elabNamespace")
+
+    def pp_up_to(self, end_pos: Pos) -> str:
+        """The node's pretty-printed text from its start up to `end_pos` (exclusive).
+
+        Assumes `pp` keeps the source's line layout, as for tactic and command nodes. Unlike
+        LeanInteract, a cut on the node's first line counts `end_pos.column` from the source line
+        start (where the node begins at `start.column`), and lines split on ``"\\n"`` only.
+        Raises `ValueError` without a node or `pp`, or when `end_pos` lies outside the node.
+        """
+        if self.node is None:
+            raise ValueError("This info-tree node has no syntax (node is None).")
+        stx = self.node.stx
+        start, finish = stx.range.start, stx.range.finish
+        if not start <= end_pos <= finish:
+            raise ValueError(
+                f"end_pos {end_pos!r} lies outside the node's range {start!r}..{finish!r}."
+            )
+        if stx.pp is None:
+            raise ValueError("This info-tree node has no pretty-printed text (pp is None).")
+        lines = stx.pp.split("\n")
+        last = end_pos.line - start.line
+        if last >= len(lines):
+            return stx.pp
+        cut = end_pos.column - (start.column if last == 0 else 0)
+        return "\n".join([*lines[:last], lines[last][: max(cut, 0)]])
+
+    def theorem_for_sorry(self, sorry: Sorry) -> InfoTree | None:
+        """The theorem sub-tree whose range contains `sorry`, or None (also for a sorry from
+        tactic mode, which has no position)."""
+        if sorry.start_pos is None or sorry.end_pos is None:
+            return None
+        for tree in self.theorems():
+            assert tree.node is not None
+            theorem_range = tree.node.stx.range
+            if theorem_range.start <= sorry.start_pos and sorry.end_pos <= theorem_range.finish:
+                return tree
+        return None

@@ -1,0 +1,469 @@
+"""Models, wire dicts, request/response classification and the response helpers."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from transcripts import require_transcripts
+
+from leanpool._errors import ProtocolError, RequestError
+from leanpool.protocol import (
+    BaseREPLResponse,
+    Command,
+    CommandNode,
+    CommandResponse,
+    FileCommand,
+    InfoTree,
+    InfoTreeHole,
+    InfoTreeOptions,
+    LeanError,
+    Message,
+    PickleEnvironment,
+    PickleProofState,
+    Pos,
+    ProofStep,
+    ProofStepResponse,
+    Range,
+    Sorry,
+    TacticNode,
+    TermNode,
+    UnpickleEnvironment,
+    UnpickleProofState,
+    message_intersects_code,
+    parse_request,
+    parse_response,
+)
+
+
+def pos(line: int, column: int) -> dict[str, int]:
+    return {"line": line, "column": column}
+
+
+# ----------------------------------------------------------------------------- request models
+
+
+def test_lean_interact_names_and_aliases_both_construct() -> None:
+    by_name = ProofStep(proof_state=3, tactic="simp")
+    by_alias = ProofStep(proofState=3, tactic="simp")  # type: ignore[call-arg]
+    assert by_name == by_alias
+    assert by_name.to_repl_dict() == {"proofState": 3, "tactic": "simp"}
+    command = Command(cmd="#check 1", env=2, all_tactics=True, infotree=InfoTreeOptions.full)
+    assert command.to_repl_dict() == {
+        "cmd": "#check 1",
+        "env": 2,
+        "allTactics": True,
+        "infotree": "full",
+    }
+
+
+def test_requests_omit_absent_fields_and_keep_unknown_keys() -> None:
+    assert Command(cmd="x").to_repl_dict() == {"cmd": "x"}
+    assert UnpickleProofState(unpickle_proof_state_from="a.olean").to_repl_dict() == {
+        "unpickleProofStateFrom": "a.olean"
+    }
+    with_extra = Command(cmd="x", gc=True)
+    assert with_extra.to_repl_dict() == {"cmd": "x", "gc": True}
+
+
+def test_set_options_go_out_as_nested_lists() -> None:
+    command = Command(cmd="x", set_options=[(["Elab", "async"], True)], incrementality=True)
+    wire = command.to_repl_dict()
+    assert wire == {"cmd": "x", "setOptions": [[["Elab", "async"], True]], "incrementality": True}
+    assert parse_request(wire) == command
+
+
+def test_models_are_frozen() -> None:
+    command = Command(cmd="x")
+    with pytest.raises(ValidationError):
+        command.cmd = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (Command, {"cmd": ""}),
+        (FileCommand, {"path": ""}),
+        (ProofStep, {"proof_state": 0, "tactic": ""}),
+    ],
+)
+def test_empty_text_is_refused(model: Any, fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="at least 1 character"):
+        model(**fields)
+
+
+def test_types_are_strict_but_negative_session_ids_are_accepted() -> None:
+    with pytest.raises(ValidationError, match="valid integer"):
+        Command(cmd="x", env="1")
+    with pytest.raises(ValidationError, match="valid boolean"):
+        Command(cmd="x", all_tactics="yes")
+    with pytest.raises(ValidationError, match="valid integer"):
+        ProofStep(proof_state=True, tactic="x")
+    assert Command(cmd="x", env=-1).env == -1
+    assert ProofStep(proof_state=-2, tactic="x").proof_state == -2
+
+
+def test_repr_shows_only_set_fields() -> None:
+    text = repr(Command(cmd="x", env=0))
+    assert text == "Command(cmd='x', env=0)"
+    assert "all_tactics" not in text
+
+
+def test_models_pickle() -> None:
+    response = parse_response({"env": 1, "messages": [_message("error", "boom")], "extra": [1]})
+    assert pickle.loads(pickle.dumps(response)) == response
+
+
+# ----------------------------------------------------------------------------- parse_request
+
+
+@pytest.mark.parametrize(
+    ("wire", "kind"),
+    [
+        ({"cmd": "x", "env": 0, "pickleTo": "a.olean"}, PickleEnvironment),
+        ({"cmd": "x", "path": "f.lean"}, Command),
+        ({"tactic": "rfl", "proofState": 0, "env": 0}, ProofStep),
+        ({"proofState": 1, "pickleTo": "p.olean"}, PickleProofState),
+        ({"unpickleEnvFrom": "a.olean"}, UnpickleEnvironment),
+        ({"path": "f.lean", "env": None}, FileCommand),
+        # A wrong-typed ProofStep falls through to the next shape that decodes, as in the REPL.
+        ({"tactic": 5, "proofState": 0, "cmd": "x"}, Command),
+        ({"tactic": None, "proofState": 0, "cmd": "x"}, Command),
+    ],
+)
+def test_request_classification_follows_the_repl_order(
+    wire: dict[str, Any], kind: type[Any]
+) -> None:
+    request = parse_request(wire)
+    assert type(request) is kind
+    sent = request.to_repl_dict()
+    # Everything is sent back as it came, except null-valued fields (absent = null to the REPL).
+    assert {k: v for k, v in wire.items() if k not in sent} in ({}, {"env": None})
+    assert all(wire[k] == v for k, v in sent.items())
+    assert parse_request(sent) == request
+
+
+def test_python_field_names_are_not_wire_names() -> None:
+    with pytest.raises(RequestError, match="proof_state"):
+        parse_request({"proof_state": 0, "tactic": "x"})
+    # An unknown key on an otherwise valid request is kept verbatim, not mapped to a field.
+    request = parse_request({"cmd": "x", "all_tactics": True})
+    assert isinstance(request, Command)
+    assert request.all_tactics is None
+    assert request.to_repl_dict() == {"cmd": "x", "all_tactics": True}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"cmd": "x", "env": "1"}', r"Invalid Command request: env: .*valid integer.*'1'"),
+        ('{"cmd": "x", "allTactics": "yes"}', r"allTactics: .*valid boolean.*'yes'"),
+        ('{"tactic": "t", "proofState": 1.5}', r"ProofStep request: proofState"),
+        ('{"foo": 1}', r"cannot read this request.*needs cmd.*has keys: foo"),
+        ("{}", r"cannot read this request.*has keys: none"),
+        ('{"cmd": "x"', r"Request is not valid JSON.*delimiter"),
+        ("hello", r"Request is not valid JSON"),
+        ("[1, 2]", r"must be a JSON object, got list"),
+        (b'{"cmd": "\xff"}', r"Request is not valid UTF-8"),
+        ('{"cmd": "a\tb"}', r"Request is not valid JSON.*control character"),
+    ],
+)
+def test_malformed_requests_name_the_problem(data: str | bytes, expected: str) -> None:
+    with pytest.raises(RequestError, match=expected) as caught:
+        parse_request(data)
+    assert isinstance(caught.value, ValueError)
+    assert getattr(caught.value, "data", None)  # the offending request, for logs
+
+
+def test_request_error_messages_stay_encodable_with_lone_surrogates() -> None:
+    with pytest.raises(RequestError, match="lone surrogate") as caught:
+        parse_request({"cmd": "a\ud800b"})
+    str(caught.value).encode("utf-8")  # would raise if the surrogate leaked into the message
+
+
+# ----------------------------------------------------------------------------- parse_response
+
+
+def _message(severity: str, data: str, line: int = 1, end_line: int | None = 1) -> dict[str, Any]:
+    end = pos(end_line, 5) if end_line is not None else None
+    return {"severity": severity, "pos": pos(line, 0), "endPos": end, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("wire", "kind"),
+    [
+        ({"message": "Unknown environment."}, LeanError),
+        ({"env": 0}, CommandResponse),
+        ({"proofState": 2, "goals": [], "proofStatus": "Completed"}, ProofStepResponse),
+        ({"env": 0, "message": "odd but still a command answer"}, CommandResponse),
+    ],
+)
+def test_response_classification(wire: dict[str, Any], kind: type[Any]) -> None:
+    response = parse_response(wire)
+    assert type(response) is kind
+    assert response.to_repl_dict() == wire
+    assert parse_response(json.dumps(wire)) == response
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"foo": 1}, r"Not a REPL response.*got keys: foo"),
+        ({}, r"Not a REPL response.*got keys: none"),
+        ({"env": "1"}, r"Malformed CommandResponse.*env: .*valid integer"),
+        (
+            {"proofState": 1, "goals": []},
+            r"Malformed ProofStepResponse.*proofStatus: Field required",
+        ),
+        ({"env": 0, "messages": [{"severity": "fatal"}]}, r"messages\.0\.severity"),
+        ("[1]", r"must be a JSON object, got list"),
+        ('{"env": 0', r"Response is not valid JSON"),
+        (b"\xff", r"Response is not valid UTF-8"),
+    ],
+)
+def test_malformed_responses_name_the_problem(data: Any, expected: str) -> None:
+    with pytest.raises(ProtocolError, match=expected) as caught:
+        parse_response(data)
+    assert caught.value.data
+
+
+def test_response_must_answer_its_request_kind() -> None:
+    step = ProofStep(proof_state=0, tactic="rfl")
+    with pytest.raises(ProtocolError, match="ProofStep request is answered by a ProofStepResponse"):
+        parse_response({"env": 1}, request=step)
+    with pytest.raises(ProtocolError, match="Command request is answered by a CommandResponse"):
+        parse_response({"proofState": 1, "goals": [], "proofStatus": "x"}, request={"cmd": "x"})
+    refusal = parse_response({"message": "Unknown proof state."}, request=step)
+    assert refusal == LeanError(message="Unknown proof state.")
+    pickled = parse_response({"env": 4}, request=PickleEnvironment(env=4, pickle_to="a.olean"))
+    assert isinstance(pickled, CommandResponse)
+
+
+def test_responses_keep_keys_the_repl_always_writes() -> None:
+    wire = {
+        "env": 1,
+        "messages": [_message("error", "unknown import", end_line=None)],
+        "sorries": [{"goal": "⊢ Nat", "proofState": None}],
+        "tactics": [
+            {
+                "tactic": "rfl",
+                "proofState": 0,
+                "pos": pos(1, 1),
+                "endPos": pos(1, 4),
+                "goals": "no goals",
+                "usedConstants": [],
+            }
+        ],
+    }
+    response = parse_response(wire)
+    assert response.to_repl_dict() == wire
+    assert response.to_repl_dict()["messages"][0]["endPos"] is None
+    # Built by hand, the same rules apply: null endPos/proofState kept, sorry positions left out.
+    built = CommandResponse(
+        env=1,
+        messages=[Message(start_pos=Pos(line=1, column=0), severity="error", data="x")],
+        sorries=[Sorry(goal="g")],
+    )
+    assert built.to_repl_dict() == {
+        "env": 1,
+        "messages": [{"pos": pos(1, 0), "endPos": None, "severity": "error", "data": "x"}],
+        "sorries": [{"goal": "g", "proofState": None}],
+    }
+    step = ProofStepResponse(proof_state=3, proof_status="Incomplete: open goals remain")
+    assert step.to_repl_dict() == {
+        "proofState": 3,
+        "proofStatus": "Incomplete: open goals remain",
+        "goals": [],
+    }
+
+
+def test_base_response_is_abstract() -> None:
+    with pytest.raises(TypeError, match="cannot be instantiated"):
+        BaseREPLResponse()
+
+
+# ----------------------------------------------------------------------------- info trees
+
+
+def _stx(pp: str | None, kind: str = "k", arg_kinds: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "pp": pp,
+        "range": {"synthetic": False, "start": pos(1, 0), "finish": pos(2, 9)},
+        "kind": kind,
+        "argKinds": list(arg_kinds),
+    }
+
+
+THEOREM = {
+    "kind": "CommandInfo",
+    "node": {
+        "elaborator": "Lean.Elab.Command.elabDeclaration",
+        "stx": _stx(
+            "theorem t : 1 = 1 := by\n  rfl",
+            "Lean.Parser.Command.declaration",
+            ("Lean.Parser.Command.declModifiers", "Lean.Parser.Command.theorem"),
+        ),
+    },
+    "children": [
+        {
+            "kind": "TermInfo",
+            "node": {"elaborator": None, "stx": _stx(None), "expr": "1 = 1", "isBinder": False},
+            "children": [{"goalState": "⊢ 1 = 1"}],
+        },
+        {
+            "kind": "TermInfo",
+            "node": {
+                "elaborator": "elabApp",
+                "stx": _stx("h"),
+                "expr": "h",
+                "isBinder": True,
+                "expectedType": "Nat",
+            },
+            "children": [],
+        },
+        {
+            "kind": "TacticInfo",
+            "node": {
+                "name": None,
+                "stx": _stx("rfl"),
+                "goalsBefore": ["⊢ 1 = 1"],
+                "goalsAfter": [],
+            },
+            "children": [],
+        },
+        {"kind": "DocElabInfo", "node": None, "children": [], "futureKey": {"a": 1}},
+    ],
+}
+VARIABLE = {
+    "kind": "CommandInfo",
+    "node": {"elaborator": "Lean.Elab.Command.elabVariable", "stx": _stx("variable (x : Nat)")},
+    "children": [],
+}
+
+
+def test_info_trees_round_trip_and_pick_node_classes() -> None:
+    wire = {"env": 2, "infotree": [THEOREM, VARIABLE]}
+    response = parse_response(wire)
+    assert response.to_repl_dict() == wire
+    assert isinstance(response, CommandResponse) and response.infotree is not None
+    theorem = response.infotree[0]
+    nodes = [c.node for c in theorem.children if isinstance(c, InfoTree)]
+    assert [type(node) for node in nodes] == [TermNode, TermNode, TacticNode, type(None)]
+    assert isinstance(theorem.children[0], InfoTree)
+    assert theorem.children[0].children == [InfoTreeHole(goal_state="⊢ 1 = 1")]
+    # expectedType is left out (not null) when unknown, kept when known.
+    assert "expectedType" not in theorem.children[0].to_repl_dict()["node"]
+    assert isinstance(theorem.node, CommandNode)
+
+
+def test_info_tree_helpers() -> None:
+    theorem = InfoTree.model_validate(THEOREM)
+    variable = InfoTree.model_validate(VARIABLE)
+    walk = list(theorem.dfs_walk())
+    assert walk[0] is theorem and len(walk) == 5  # holes are not trees
+    assert [tree.kind for tree in theorem.leaves()] == ["TermInfo", "TacticInfo", "DocElabInfo"]
+    assert list(theorem.theorems()) == [theorem]
+    assert list(variable.variables()) == [variable]
+    assert list(theorem.variables()) == []
+    assert list(theorem.docs()) == [] and list(theorem.namespaces()) == []
+    inside = Sorry(start_pos=Pos(line=2, column=2), end_pos=Pos(line=2, column=5), goal="g")
+    outside = Sorry(start_pos=Pos(line=3, column=0), end_pos=Pos(line=3, column=5), goal="g")
+    assert theorem.theorem_for_sorry(inside) is theorem
+    assert theorem.theorem_for_sorry(outside) is None
+    assert theorem.theorem_for_sorry(Sorry(goal="g")) is None
+    assert theorem.pp_up_to(Pos(line=1, column=7)) == "theorem"
+    assert theorem.pp_up_to(Pos(line=2, column=2)) == "theorem t : 1 = 1 := by\n  "
+    with pytest.raises(ValueError, match="outside"):
+        theorem.pp_up_to(Pos(line=5, column=0))
+
+
+def test_a_deep_info_tree_walks_without_recursion() -> None:
+    depth = 5000  # beyond Python's default recursion limit
+    model = InfoTree(kind="TermInfo", node=None)
+    for _ in range(depth):
+        model = InfoTree(kind="TermInfo", node=None, children=[model])
+    assert sum(1 for _ in model.dfs_walk()) == depth + 1
+
+
+def test_range_equality_ignores_synthetic_and_pos_orders() -> None:
+    start, finish = Pos(line=1, column=2), Pos(line=1, column=9)
+    assert Range(synthetic=True, start=start, finish=finish) == Range(
+        synthetic=False, start=start, finish=finish
+    )
+    assert len({Range(synthetic=True, start=start, finish=finish)}) == 1
+    assert Pos(line=1, column=9) < Pos(line=2, column=0) <= Pos(line=2, column=0)
+    assert sorted([Pos(line=2, column=0), Pos(line=1, column=3)])[0] == Pos(line=1, column=3)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _all_responses() -> list[Any]:
+    responses = []
+    for transcript in require_transcripts():
+        responses += [parse_response(block) for block in transcript.response_blocks()]
+    return responses
+
+
+def test_error_helpers_on_real_responses() -> None:
+    responses = [r for r in _all_responses() if not isinstance(r, LeanError)]
+    with_errors = [r for r in responses if any(m.severity == "error" for m in r.messages)]
+    assert with_errors and len(with_errors) < len(responses)
+    for response in responses:
+        errors = [m for m in response.messages if m.severity == "error"]
+        assert response.get_errors() == errors
+        assert response.get_warnings() == [m for m in response.messages if m.severity == "warning"]
+        assert response.has_errors() == bool(errors)
+        assert response.lean_code_is_valid() == (not errors)
+
+
+def test_sorries_make_code_invalid_only_without_allow_sorry() -> None:
+    command_responses = [r for r in _all_responses() if isinstance(r, CommandResponse)]
+    sorry_only = [r for r in command_responses if r.sorries and not r.has_errors()]
+    assert sorry_only
+    for response in sorry_only:
+        assert response.lean_code_is_valid()
+        assert not response.lean_code_is_valid(allow_sorry=False)
+        # Past the last line of every sorry and message, nothing is left to complain about.
+        last = max(
+            [s.end_pos.line for s in response.sorries if s.end_pos]
+            + [m.end_pos.line for m in response.messages if m.end_pos]
+            + [m.start_pos.line for m in response.messages]
+        )
+        after = Pos(line=last + 1, column=0)
+        assert response.lean_code_is_valid(start_pos=after, allow_sorry=False)
+
+
+def test_sorry_warning_text_counts_as_sorry_in_both_spellings() -> None:
+    for quoted in ("declaration uses 'sorry'", "declaration uses `sorry`"):
+        response = parse_response({"env": 0, "messages": [_message("warning", quoted)]})
+        assert isinstance(response, CommandResponse)
+        assert response.lean_code_is_valid()
+        assert not response.lean_code_is_valid(allow_sorry=False)
+    other = parse_response({"env": 0, "messages": [_message("warning", "unused variable")]})
+    assert isinstance(other, CommandResponse)
+    assert other.lean_code_is_valid(allow_sorry=False)
+
+
+def test_message_range_overlap_is_by_line() -> None:
+    message = Message.model_validate(_message("error", "e", line=3, end_line=4))
+    assert message_intersects_code(message, None, None)
+    assert message_intersects_code(message, Pos(line=4, column=99), None)
+    assert not message_intersects_code(message, Pos(line=5, column=0), None)
+    assert message_intersects_code(message, None, Pos(line=3, column=0))
+    assert not message_intersects_code(message, None, Pos(line=2, column=80))
+    response = CommandResponse(env=0, messages=[message])
+    assert response.lean_code_is_valid(end_pos=Pos(line=2, column=0))
+    assert not response.lean_code_is_valid(start_pos=Pos(line=2, column=0))
+
+
+def test_only_completed_is_a_verified_proof() -> None:
+    steps = [r for r in _all_responses() if isinstance(r, ProofStepResponse)]
+    completed = [r for r in steps if r.is_completed]
+    assert completed and len(completed) < len(steps)
+    assert all(r.proof_status == "Completed" and r.goals == [] for r in completed)
+    # An empty goal list is not enough: e.g. "Incomplete: contains sorry" also has no goals.
+    assert any(not r.goals and not r.is_completed for r in steps)
