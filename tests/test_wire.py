@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -140,6 +141,38 @@ def test_line_separators_inside_strings_do_not_split() -> None:
     text = "a\u2028b\u2029c\x85d\x0ce"
     data = json.dumps({"env": 0, "messages": [text]}, ensure_ascii=False, indent=1).encode()
     assert feed_in_chunks(ResponseReader(), data + b"\n\n", 3) == [{"env": 0, "messages": [text]}]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+terminators = st.sampled_from(["\n", " \n", "\t\r\n", "   \n", "\r\n"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    responses=st.lists(st.dictionaries(st.text(), json_values, max_size=5), max_size=4),
+    indent=st.sampled_from([None, 1, 2]),
+    ends=st.lists(terminators, min_size=4, max_size=4),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_reader_splits_any_chunking_like_the_blank_line_rule(
+    responses: list[dict[str, Any]], indent: int | None, ends: list[str], cuts: list[int]
+) -> None:
+    text = "".join(
+        json.dumps(response, indent=indent, ensure_ascii=False) + "\n" + end
+        for response, end in zip(responses, ends, strict=False)
+    )
+    data = text.encode("utf-8")
+    positions = sorted({0, len(data), *(cut % (len(data) + 1) for cut in cuts)})
+    reader = ResponseReader()
+    got: list[dict[str, Any]] = []
+    for begin, stop in itertools.pairwise(positions):
+        got += reader.feed(data[begin:stop])
+    assert got == responses
+    assert reader.buffered == b""
 
 
 def test_megabyte_line_in_1kib_chunks() -> None:

@@ -181,28 +181,32 @@ def _where_string_has(value: Any, char: str, path: str = "") -> str:
 # ------------------------------------------------------------------------------------------
 # Reading responses
 
-# First byte that is neither horizontal ASCII whitespace nor part of it: content or a newline.
-_NOT_HORIZONTAL_SPACE = re.compile(rb"[^ \t\r\x0b\x0c]")
+_WS = rb" \t\r\x0b\x0c"  # ASCII whitespace besides the newline
+_CONTENT = re.compile(rb"[^\n" + _WS + rb"]")  # a byte that makes a line non-blank
+_NOT_HORIZONTAL_SPACE = re.compile(rb"[^" + _WS + rb"]")  # content or a newline
+_BLANK_LINE = re.compile(rb"\n[" + _WS + rb"]*\n")  # a line end followed by a blank line
 
 
 class ResponseReader:
     """Cuts REPL stdout into decoded responses; feed it chunks of any size as they arrive.
 
     A response ends at the first blank (empty or ASCII-whitespace-only) line after its content;
-    only ``b"\\n"`` splits lines (messages may contain raw U+2028 or U+0085). Each byte is
-    scanned once, so a megabyte line arriving in 1-KiB chunks costs linear time. Hand-written:
-    `asyncio.StreamReader.readline` has a line-length limit, and json's `raw_decode` would rescan
-    a growing buffer on every chunk.
+    only ``b"\\n"`` splits lines (messages may contain raw U+2028 or U+0085). No line-length
+    limit, and each byte is scanned once: a megabyte line arriving in 1-KiB chunks costs linear
+    time. Hand-written because `asyncio.StreamReader.readline` limits line length and json's
+    `raw_decode` would rescan a growing buffer on every chunk; the scanning itself is done by
+    `re` and `bytearray.rfind` in C, not per line in Python.
 
     After a `ProtocolError` the stream is out of step: every later `feed` raises it again.
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()  # unconsumed bytes; the current response starts at 0
+        self._buffer = bytearray()  # unconsumed bytes; a response in progress starts at 0
         self._scanned = 0  # bytes of _buffer already examined
-        self._line_start = 0  # start of the line being scanned
-        self._line_blank = True  # the line being scanned has only whitespace so far
-        self._has_content = False  # the current response has a non-blank byte
+        self._has_content = False  # a response is in progress (its "{" has arrived)
+        # Index of a newline in the response followed, up to _scanned, by whitespace only: the
+        # blank line that ends the response may be arriving in pieces. -1 if none.
+        self._open_newline = -1
         self._failure: ProtocolError | None = None
 
     @property
@@ -215,45 +219,53 @@ class ResponseReader:
         """Add bytes; return the responses they complete, in order."""
         if self._failure is not None:
             raise self._failure
-        self._buffer += chunk
-        done: list[dict[str, Any]] = []
-        consumed = 0  # bytes of _buffer belonging to finished responses or skipped blank lines
-        buffer, end = self._buffer, len(self._buffer)
+        buffer = self._buffer
+        buffer += chunk
+        end = len(buffer)
         pos = self._scanned
-        while pos < end:
-            if not self._line_blank:
-                newline = buffer.find(b"\n", pos)
-                if newline < 0:
-                    pos = end
-                    break
-                pos = self._line_start = newline + 1
-                self._line_blank = True
-                continue
-            match = _NOT_HORIZONTAL_SPACE.search(buffer, pos)
-            if match is None:
-                pos = end
-                break
-            at = match.start()
-            if buffer[at] == 0x0A:  # a blank line ends
-                if self._has_content:
-                    done.append(self._decode(buffer, consumed, self._line_start))
-                    self._has_content = False
-                consumed = self._line_start = pos = at + 1
-                continue
+        start = 0  # where the current response starts; bytes before it are consumed
+        done: list[dict[str, Any]] = []
+        while True:
             if not self._has_content:
+                found = _CONTENT.search(buffer, pos)
+                if found is None:  # only whitespace between responses: drop it
+                    start = pos = end
+                    break
+                at = found.start()
                 if buffer[at] != 0x7B:  # "{"
                     self._fail(
                         "REPL output is not a JSON response: the line does not start with '{'",
-                        bytes(buffer[at : at + _ERROR_DATA_BYTES]),
+                        buffer[at : at + _ERROR_DATA_BYTES],
                     )
-                consumed = self._line_start = at  # drop leading blank lines and indentation
+                start = pos = at
                 self._has_content = True
-            self._line_blank = False
-            pos = at + 1
-        if consumed:
-            del buffer[:consumed]
-            pos -= consumed
-            self._line_start -= consumed
+            if self._open_newline >= 0:
+                found = _NOT_HORIZONTAL_SPACE.search(buffer, pos)
+                if found is None:
+                    pos = end
+                    break
+                if buffer[found.start()] == 0x0A:  # that line was blank: the response is complete
+                    done.append(self._decode(buffer, start, self._open_newline + 1))
+                    self._has_content, self._open_newline = False, -1
+                    start = pos = found.end()
+                    continue
+                self._open_newline, pos = -1, found.start()
+            found = _BLANK_LINE.search(buffer, pos)
+            if found is not None:
+                done.append(self._decode(buffer, start, found.start() + 1))
+                self._has_content = False
+                start = pos = found.end()
+                continue
+            last_newline = buffer.rfind(b"\n", pos, end)
+            if last_newline >= 0 and not _NOT_HORIZONTAL_SPACE.search(buffer, last_newline + 1):
+                self._open_newline = last_newline
+            pos = end
+            break
+        if start:
+            del buffer[:start]
+            pos -= start
+            if self._open_newline >= 0:
+                self._open_newline -= start
         self._scanned = pos
         return done
 
