@@ -467,3 +467,67 @@ def test_only_completed_is_a_verified_proof() -> None:
     assert all(r.proof_status == "Completed" and r.goals == [] for r in completed)
     # An empty goal list is not enough: e.g. "Incomplete: contains sorry" also has no goals.
     assert any(not r.goals and not r.is_completed for r in steps)
+
+
+def test_responses_accept_negative_session_ids() -> None:
+    """A server that maps REPL ids to LeanInteract-style session ids (-1, -2, ...) re-parses."""
+    wire = {"env": -1, "sorries": [{"goal": "⊢ Nat", "proofState": -4}]}
+    assert parse_response(wire).to_repl_dict() == wire
+    step = parse_response({"proofState": -2, "goals": [], "proofStatus": "Completed"})
+    assert isinstance(step, ProofStepResponse) and step.proof_state == -2
+
+
+# LeanInteract 0.11.6 `lean_interact.interface`: every public name, so imports keep working.
+LEAN_INTERACT_INTERFACE = [
+    "REPLBaseModel",
+    "BaseREPLQuery",
+    "Name",
+    "DataValue",
+    "Options",
+    "InfoTreeOptions",
+    "CommandOptions",
+    "Command",
+    "FileCommand",
+    "ProofStep",
+    "PickleEnvironment",
+    "UnpickleEnvironment",
+    "PickleProofState",
+    "UnpickleProofState",
+    "Pos",
+    "Message",
+    "Sorry",
+    "Tactic",
+    "message_intersects_code",
+    "Range",
+    "Syntax",
+    "BaseNode",
+    "TacticNode",
+    "CommandNode",
+    "TermNode",
+    "Node",
+    "InfoTree",
+    "DocString",
+    "DeclModifiers",
+    "DeclSignature",
+    "BinderView",
+    "DeclBinders",
+    "DeclType",
+    "DeclValue",
+    "OpenDecl",
+    "ScopeInfo",
+    "DeclarationInfo",
+    "BaseREPLResponse",
+    "CommandResponse",
+    "ProofStepResponse",
+    "LeanError",
+]
+
+
+def test_interface_module_mirrors_lean_interact() -> None:
+    import leanpool.interface as interface
+    import leanpool.protocol as protocol
+
+    missing = [name for name in LEAN_INTERACT_INTERFACE if not hasattr(interface, name)]
+    assert missing == []
+    assert set(interface.__all__) <= set(protocol.__all__)
+    assert interface.CommandResponse is protocol.CommandResponse
