@@ -127,14 +127,16 @@ def _check_wire(model: BaseREPLQuery, wire: dict[str, Any]) -> None:
             f"key(s) {', '.join(foreign) or '(none)'}; do not mix keys of different request kinds.",
             request=model,
         )
-    problems = [
-        f"{key} must be {_WIRE_TYPES[key]}, got {value!r}"
-        for k, required, optional in REQUEST_SHAPES
-        if k is kind
-        for key in (*required, *optional)
-        if (value := wire.get(key)) is not None or key in required
-        if not _has_wire_type(value, _WIRE_TYPES[key])
-    ]
+    problems = []
+    for shape, required, optional in REQUEST_SHAPES:
+        if shape is not kind:
+            continue
+        for key in (*required, *optional):
+            value = wire.get(key)
+            if (value is not None or key in required) and not _has_wire_type(
+                value, _WIRE_TYPES[key]
+            ):
+                problems.append(f"{key} must be {_WIRE_TYPES[key]}, got {value!r}")
     raise RequestError(
         f"The REPL cannot read this {kind.__name__}: {'; '.join(problems) or 'unknown shape'}.",
         request=model,
