@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> private module that defines it
+# public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # errors
     "LeanPoolError": "leanpool._errors",
@@ -28,11 +28,85 @@ _EXPORTS: dict[str, str] = {
     "StateLostError": "leanpool._errors",
     "PoolShutdownError": "leanpool._errors",
     "LeanSetupError": "leanpool._errors",
+    # protocol
+    "Command": "leanpool.protocol",
+    "FileCommand": "leanpool.protocol",
+    "ProofStep": "leanpool.protocol",
+    "PickleEnvironment": "leanpool.protocol",
+    "UnpickleEnvironment": "leanpool.protocol",
+    "PickleProofState": "leanpool.protocol",
+    "UnpickleProofState": "leanpool.protocol",
+    "CommandResponse": "leanpool.protocol",
+    "ProofStepResponse": "leanpool.protocol",
+    "LeanError": "leanpool.protocol",
+    "Message": "leanpool.protocol",
+    "Pos": "leanpool.protocol",
+    "Sorry": "leanpool.protocol",
+    "Tactic": "leanpool.protocol",
+    "InfoTree": "leanpool.protocol",
+    "parse_request": "leanpool.protocol",
+    "parse_response": "leanpool.protocol",
+    "encode_request": "leanpool.protocol",
+    "ResponseReader": "leanpool.protocol",
+    # servers
+    "LeanServer": "leanpool._server",
+    "AutoLeanServer": "leanpool._auto_server",
+    "BaseSessionCache": "leanpool._session_cache",
+    "ReplaySessionCache": "leanpool._session_cache",
+    # pool
+    "LeanPool": "leanpool._pool",
+    "PoolSession": "leanpool._session",
+    "PoolStats": "leanpool._stats",
+    "Batch": "leanpool._batch",
+    "BatchSummary": "leanpool._batch",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "AutoLeanServer",
+    "BaseSessionCache",
+    "Batch",
+    "BatchSummary",
+    "Command",
+    "CommandResponse",
+    "FileCommand",
+    "InfoTree",
+    "LeanCrashError",
+    "LeanError",
+    "LeanMemoryError",
+    "LeanPool",
+    "LeanPoolError",
+    "LeanServer",
+    "LeanSetupError",
+    "LeanTimeoutError",
+    "Message",
+    "PickleEnvironment",
+    "PickleProofState",
+    "PoolSession",
+    "PoolShutdownError",
+    "PoolStats",
+    "Pos",
+    "ProofStep",
+    "ProofStepResponse",
+    "ProtocolError",
+    "ReplaySessionCache",
+    "RequestError",
+    "ResponseReader",
+    "ServerNotRunningError",
+    "Sorry",
+    "StateLostError",
+    "Tactic",
+    "UnpickleEnvironment",
+    "UnpickleProofState",
+    "WorkerCrashedError",
+    "__version__",
+    "encode_request",
+    "parse_request",
+    "parse_response",
+]
 
 if TYPE_CHECKING:
+    from leanpool._auto_server import AutoLeanServer
+    from leanpool._batch import Batch, BatchSummary
     from leanpool._errors import (
         LeanCrashError,
         LeanMemoryError,
@@ -45,6 +119,32 @@ if TYPE_CHECKING:
         ServerNotRunningError,
         StateLostError,
         WorkerCrashedError,
+    )
+    from leanpool._pool import LeanPool
+    from leanpool._server import LeanServer
+    from leanpool._session import PoolSession
+    from leanpool._session_cache import BaseSessionCache, ReplaySessionCache
+    from leanpool._stats import PoolStats
+    from leanpool.protocol import (
+        Command,
+        CommandResponse,
+        FileCommand,
+        InfoTree,
+        LeanError,
+        Message,
+        PickleEnvironment,
+        PickleProofState,
+        Pos,
+        ProofStep,
+        ProofStepResponse,
+        ResponseReader,
+        Sorry,
+        Tactic,
+        UnpickleEnvironment,
+        UnpickleProofState,
+        encode_request,
+        parse_request,
+        parse_response,
     )
 
 

@@ -1,0 +1,90 @@
+"""No orphans: whatever way the pool's owner ends, no worker or REPL outlives it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+OWNER = textwrap.dedent(
+    """
+    import sys, time
+    from leanpool import LeanPool
+    from leanpool.testing import sim_config
+
+    pool = LeanPool(sim_config(), 2)
+    futures = [pool.submit(f"#eval {i} --!sim sleep_ms=200") for i in range(50)]
+    pool.run("#eval 1")
+    hung = pool.submit("#eval 2 --!sim hang")
+    time.sleep(0.5)
+    print("ready", flush=True)
+    if sys.argv[1] == "exit":
+        sys.exit(0)
+    if sys.argv[1] == "with":
+        with pool:
+            raise KeyboardInterrupt
+    time.sleep(120)
+    """
+)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _wait_gone(procs: list[psutil.Process], within: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + within
+    alive = procs
+    while time.monotonic() < deadline:
+        alive = []
+        for proc in procs:
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigterm", "sigint", "exit", "with"])
+def test_owner_death_leaves_no_descendant(how: str) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == "ready"
+        family = _descendants(owner.pid)
+        assert len(family) >= 4  # 2 workers + their REPLs (+ loky's helpers)
+        started = time.monotonic()
+        if how == "sigkill":
+            owner.send_signal(signal.SIGKILL)
+        elif how == "sigterm":
+            owner.send_signal(signal.SIGTERM)
+        elif how == "sigint":
+            owner.send_signal(signal.SIGINT)
+        owner.wait(timeout=30)
+        left = _wait_gone(family, within=5.0)
+        assert not left, [(p.pid, p.cmdline()) for p in left]
+        if how in ("sigint", "with", "exit"):
+            assert time.monotonic() - started < 5
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        for proc in _descendants(owner.pid):
+            proc.kill()
