@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "ReplaySessionCache": "leanpool._session_cache",
     # pool
     "LeanPool": "leanpool._pool",
+    "LeanServerPool": "leanpool._server_pool",
     "PoolSession": "leanpool._session",
     "PoolStats": "leanpool._stats",
     "Batch": "leanpool._batch",
@@ -76,6 +77,7 @@ __all__ = [
     "LeanPool",
     "LeanPoolError",
     "LeanServer",
+    "LeanServerPool",
     "LeanSetupError",
     "LeanTimeoutError",
     "Message",
@@ -122,6 +124,7 @@ if TYPE_CHECKING:
     )
     from leanpool._pool import LeanPool
     from leanpool._server import LeanServer
+    from leanpool._server_pool import LeanServerPool
     from leanpool._session import PoolSession
     from leanpool._session_cache import BaseSessionCache, ReplaySessionCache
     from leanpool._stats import PoolStats

@@ -26,6 +26,9 @@ class WorkerHandle(Protocol):
         self, items: list[_worker.WorkItem]
     ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]: ...
 
+    def warm_up(self) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
+        """Start the worker and its REPL now (a task with no items)."""
+
     def shutdown(self, wait: bool = False) -> None:
         """Let queued tasks finish, then end the worker (and its REPL)."""
 
@@ -66,6 +69,9 @@ class LokyWorker:
         self, items: list[_worker.WorkItem]
     ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
         return self._executor.submit(_worker.serve, items)
+
+    def warm_up(self) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
+        return self._executor.submit(_worker.warm_up)
 
     def shutdown(self, wait: bool = False) -> None:
         self._executor.shutdown(wait=wait)

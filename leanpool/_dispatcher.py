@@ -110,6 +110,7 @@ class Dispatcher:
         self._in_flight_keys: dict[str, Pending] = {}
         self._results: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
+        self._last_publish = 0.0
         self._cancel_queued = False
         self._kill = False
         self._done = threading.Event()
@@ -141,6 +142,14 @@ class Dispatcher:
     def closing(self) -> bool:
         return self._closing
 
+    def refresh_stats(self, timeout: float = 1.0) -> None:
+        """Have the dispatcher publish a fresh snapshot now (when it is still running)."""
+        if self._done.is_set() or threading.current_thread() is self._thread:
+            return
+        published = threading.Event()
+        self.put("publish", published)
+        published.wait(timeout)
+
     def call_in_dispatcher(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the dispatcher thread (slot/session state is only touched there)."""
         self.put("call", fn)
@@ -149,7 +158,7 @@ class Dispatcher:
     def _run(self) -> None:
         try:
             for slot in self.slots:
-                slot.start()
+                self._start_slot(slot)
         except BaseException as exc:  # e.g. a backend that cannot start workers
             self._start_error = exc
             self._started.set()
@@ -181,7 +190,10 @@ class Dispatcher:
                 self._fail_everything(PoolShutdownError("The pool was shut down abruptly."))
                 return
             self._pump()
-            self._publish()
+            now = time.monotonic()
+            if now - self._last_publish > 0.05:
+                self._publish()
+                self._last_publish = now
             if self._closing and self._idle():
                 return
 
@@ -194,6 +206,9 @@ class Dispatcher:
             self._task_done(self.slots[slot_index], task)
         elif kind == "call":
             payload()
+        elif kind == "publish":
+            self._publish()
+            payload.set()
         elif kind == "shutdown":
             cancel_futures, kill = payload
             self._closing = True
@@ -319,12 +334,23 @@ class Dispatcher:
             )
         try:
             task = slot.submit(batch, items)
-        except Exception as exc:  # the worker is unusable: replace it, retry the batch
+        except Exception as exc:  # the worker is unusable: treat it as dead, retry the batch
             logger.warning("slot %d: submit failed (%s); replacing its worker", slot.index, exc)
-            slot.replace("submit_failed")
+            self._worker_died(slot, exc)
             self._requeue(slot, batch, exc)
             return
+        self._watch(slot, task)
+
+    def _watch(self, slot: Slot, task: Task) -> None:
         task.future.add_done_callback(lambda _f, i=slot.index, t=task: self.put("done", (i, t)))
+
+    def _start_slot(self, slot: Slot) -> None:
+        """Start the slot's next worker and warm it up (process, imports, REPL) right away."""
+        slot.start()
+        try:
+            self._watch(slot, slot.warm_up())
+        except Exception as exc:  # reported by the first real task instead
+            logger.debug("slot %d: warm-up not sent (%s)", slot.index, exc)
 
     # ---------------------------------------------------------------- completion
     def _task_done(self, slot: Slot, task: Task) -> None:
@@ -342,6 +368,8 @@ class Dispatcher:
                     self._settle(pending, error)
             return
         slot.finished(task, report)
+        if not task.pendings:  # a warm-up
+            return
         by_seq = {pending.seq: pending for pending in task.pendings}
         for result in results:
             pending = by_seq.pop(result.seq, None)
@@ -350,14 +378,18 @@ class Dispatcher:
         for pending in by_seq.values():  # defensive: a worker must answer every item
             self._settle(pending, LeanPoolError("The worker returned no result for this request."))
         if slot.ready_to_recycle:
-            slot.replace("max_tasks")
+            self._replace(slot, "max_tasks")
 
     def _worker_died(self, slot: Slot, error: BaseException) -> None:
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
         slot.in_flight.clear()
-        slot.replace("worker_died")
+        self._replace(slot, "worker_died")
         pendings = [p for task in tasks for p in task.pendings]
         self._requeue(slot, pendings, error)
+
+    def _replace(self, slot: Slot, reason: str) -> None:
+        slot.retire(reason)
+        self._start_slot(slot)
 
     def _requeue(self, slot: Slot, pendings: list[Pending], error: BaseException) -> None:
         """Send requests of a dead worker again (once), or report the death to them."""

@@ -319,6 +319,7 @@ class LeanPool:
     # ================================================================ lifecycle
     def stats(self) -> PoolStats:
         """Counts, failures by kind, restarts, recycles, per-worker RSS, queue, latencies."""
+        self._dispatcher.refresh_stats()
         return self._dispatcher.stats.snapshot()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

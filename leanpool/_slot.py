@@ -92,13 +92,20 @@ class Slot:
             else:
                 worker.shutdown(wait=wait)
 
-    def replace(self, reason: str) -> None:
-        """End the current worker and start the next generation."""
+    def retire(self, reason: str) -> None:
+        """End the current worker; the next `start` begins a new generation."""
         logger.info("slot %d: replacing worker (%s)", self.index, reason)
         self.recycles[reason] += 1
         # An idle worker (recycling) may finish politely; a broken one is killed.
         self.stop(kill=bool(self.in_flight) or reason != "max_tasks")
-        self.start()
+        self.in_flight.clear()
+
+    def warm_up(self) -> Task:
+        """Start the worker process and its REPL before the first request needs them."""
+        assert self.worker is not None
+        task = Task(next(_task_ids), self.generation, [], self.worker.warm_up())
+        self.in_flight[task.task_id] = task
+        return task
 
     # ---------------------------------------------------------------- dispatch
     @property

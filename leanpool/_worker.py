@@ -171,6 +171,16 @@ def _exit_when_orphaned(parent_pid: int) -> None:
     os._exit(1)
 
 
+def warm_up() -> tuple[list[WorkResult], WorkerReport]:
+    """Start the REPL before the first request (failures surface with the first request)."""
+    state = _state
+    if state is None:
+        raise RuntimeError("leanpool worker used before initialize()")
+    with contextlib.suppress(LeanPoolError):
+        state.get_server()
+    return [], state.report()
+
+
 def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
     """Run a batch of work items; exactly one result per item, in order."""
     state = _state

@@ -1,0 +1,185 @@
+"""`LeanServerPool`: LeanInteract's pool API, served by a `LeanPool`.
+
+LeanInteract's pool runs every request with the session cache on, so every id it returns can be
+used in any later request. Here each request that names no state starts a new pool session
+(sessions are spread over the workers), and a request naming an id goes to the session that made
+it, on the worker that holds it (rebuilt if that worker was replaced). Independent chains therefore
+run in parallel, and nothing is lost when a worker dies. Like LeanInteract's, this bookkeeping is
+never evicted: for long-running loops, prefer `LeanPool` with explicit `pool.session()` handles
+that you close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from leanpool._errors import StateLostError
+from leanpool._pool import LeanPool, as_request
+from leanpool._session_cache import ID_BASE_STEP, request_id_fields, response_id_paths
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from leanpool._config import LeanREPLConfig
+    from leanpool._server import Response
+    from leanpool._session import PoolSession
+    from leanpool.protocol import BaseREPLQuery
+
+
+class LeanServerPool:
+    """Drop-in for ``lean_interact.pool.LeanServerPool`` (same constructor and methods)."""
+
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        num_workers: int | None = None,
+        max_total_memory: float = 0.8,
+        max_process_memory: float = 0.8,
+        max_restart_attempts: int = 5,
+    ) -> None:
+        self.config = config
+        self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
+        self._pool = LeanPool(
+            config,
+            self.num_workers,
+            max_total_memory=max_total_memory,
+            max_process_memory=max_process_memory,
+            max_restart_attempts=max_restart_attempts,
+        )
+        self._owners: dict[int, PoolSession] = {}  # id base -> the session that made the state
+        self._sessions_of: dict[int, PoolSession] = {}  # id(future) -> its session, until read
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> LeanPool:
+        """The `LeanPool` doing the work (for stats, or to move to its API gradually)."""
+        return self._pool
+
+    # ---------------------------------------------------------------- LeanInteract's API
+    def run(
+        self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
+    ) -> Response:
+        future = self._submit(request, timeout)
+        try:
+            result: Response = future.result()
+        finally:
+            self._settled(future)
+        return result
+
+    async def async_run(
+        self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
+    ) -> Response:
+        future = self._submit(request, timeout)
+        try:
+            result: Response = await asyncio.wrap_future(future)
+        finally:
+            self._settled(future)
+        return result
+
+    def run_batch(
+        self,
+        requests: Sequence[BaseREPLQuery],
+        *,
+        verbose: bool = False,
+        timeout_per_cmd: float | None = None,
+        show_progress: bool = False,
+    ) -> list[Any]:
+        """Results in input order; a failed request gives its exception in place."""
+        futures = [self._submit_or_fail(r, timeout_per_cmd) for r in requests]
+        results: list[Any] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                results.append(exc)
+            finally:
+                self._settled(future)
+        return results
+
+    async def async_run_batch(
+        self,
+        requests: Sequence[BaseREPLQuery],
+        *,
+        verbose: bool = False,
+        timeout_per_cmd: float | None = None,
+        show_progress: bool = False,
+    ) -> list[Any]:
+        futures = [self._submit_or_fail(r, timeout_per_cmd) for r in requests]
+        try:
+            return list(
+                await asyncio.gather(
+                    *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
+                )
+            )
+        finally:
+            for future in futures:
+                self._settled(future)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LeanServerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LeanServerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    # ---------------------------------------------------------------- internals
+    def _submit(self, request: BaseREPLQuery, timeout: float | None) -> Future[Any]:
+        model = as_request(request)
+        session = self._session_for(model)
+        future = session.submit(model, timeout=timeout)
+        self._sessions_of[id(future)] = session
+        future.add_done_callback(lambda f: self._remember(f, session))
+        return future
+
+    def _settled(self, future: Future[Any]) -> None:
+        session = self._sessions_of.pop(id(future), None)
+        if session is not None:
+            self._remember(future, session)
+
+    def _submit_or_fail(self, request: BaseREPLQuery, timeout: float | None) -> Future[Any]:
+        try:
+            return self._submit(request, timeout)
+        except Exception as exc:
+            from concurrent.futures import Future
+
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            return failed
+
+    def _session_for(self, request: BaseREPLQuery) -> PoolSession:
+        with self._lock:
+            for _field, _kind, value in request_id_fields(request):
+                session = self._owners.get(-value & ~(ID_BASE_STEP - 1)) if value < 0 else None
+                if session is None:
+                    raise StateLostError(
+                        f"Id {value} was not returned by this pool: LeanServerPool ids come from "
+                        "its own responses."
+                    )
+                return session
+        return self._pool.session()
+
+    def _remember(self, future: Future[Any], session: PoolSession) -> None:
+        """Note which session owns the ids of a response, before its caller can use them.
+
+        Runs as the future's done-callback *and* before each API method returns, because
+        callbacks run after waiters wake up.
+        """
+        if future.cancelled() or future.exception() is not None:
+            return
+        wire = future.result().to_repl_dict()
+        with self._lock:
+            for _path, _kind, value in response_id_paths(wire):
+                if value < 0:
+                    self._owners[-value & ~(ID_BASE_STEP - 1)] = session

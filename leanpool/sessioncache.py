@@ -1,0 +1,5 @@
+"""LeanInteract's `lean_interact.sessioncache` module path (thin re-export for drop-in use)."""
+
+from leanpool._session_cache import BaseSessionCache, ReplaySessionCache, SessionState
+
+__all__ = ["BaseSessionCache", "ReplaySessionCache", "SessionState"]
