@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "ReplaySessionCache": "leanpool._session_cache",
     # pool
     "LeanPool": "leanpool._pool",
+    "ray_backend": "leanpool._backends",
     "LeanServerPool": "leanpool._server_pool",
     "PoolSession": "leanpool._session",
     "PoolStats": "leanpool._stats",
@@ -104,10 +105,12 @@ __all__ = [
     "encode_request",
     "parse_request",
     "parse_response",
+    "ray_backend",
 ]
 
 if TYPE_CHECKING:
     from leanpool._auto_server import AutoLeanServer
+    from leanpool._backends import ray_backend
     from leanpool._batch import Batch, BatchSummary
     from leanpool._errors import (
         LeanCrashError,

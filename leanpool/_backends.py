@@ -82,3 +82,71 @@ class LokyWorker:
 
 def loky_worker(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
     return LokyWorker(config, server_options)
+
+
+class _RayWorkerActor:
+    """The body of a Ray actor: the same process-local worker state as a loky worker."""
+
+    def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
+        _worker.initialize(config, server_options, parent_pid=None)
+
+    def serve(
+        self, items: list[_worker.WorkItem]
+    ) -> tuple[list[_worker.WorkResult], _worker.WorkerReport]:
+        return _worker.serve(items)
+
+    def warm_up(self) -> tuple[list[_worker.WorkResult], _worker.WorkerReport]:
+        return _worker.warm_up()
+
+
+class RayWorker:
+    """A slot's worker as a Ray actor, on any node of a Ray cluster.
+
+    The config's paths (REPL binary, project) must be valid on every node that may host a
+    worker: a shared filesystem, or the same setup done on each node. The pool replaces dead
+    actors itself (``max_restarts=0``), exactly as it replaces dead loky workers.
+    """
+
+    def __init__(
+        self, config: LeanREPLConfig, server_options: dict[str, Any], ray_options: dict[str, Any]
+    ) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(ignore_reinit_error=True)
+        options = {"num_cpus": 1, "max_restarts": 0, **ray_options}
+        self._ray = ray
+        self._actor = ray.remote(_RayWorkerActor).options(**options).remote(config, server_options)
+
+    def submit(
+        self, items: list[_worker.WorkItem]
+    ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
+        future: Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]] = (
+            self._actor.serve.remote(items).future()
+        )
+        return future
+
+    def warm_up(self) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
+        future: Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]] = (
+            self._actor.warm_up.remote().future()
+        )
+        return future
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._actor.__ray_terminate__.remote()  # runs after the tasks already queued
+
+    def kill(self, wait: bool = False) -> None:
+        self._ray.kill(self._actor, no_restart=True)
+
+
+def ray_backend(**ray_options: Any) -> WorkerFactory:
+    """Workers as Ray actors: ``LeanPool(config, 64, backend=ray_backend(num_cpus=1))``.
+
+    `ray_options` go to ``actor.options(...)`` (resources, scheduling strategy, runtime env...).
+    Ray is an optional dependency: ``pip install 'leanpool[ray]'``.
+    """
+
+    def factory(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
+        return RayWorker(config, server_options, ray_options)
+
+    return factory

@@ -150,14 +150,24 @@ class _WorkerState:
 _state: _WorkerState | None = None
 
 
-def initialize(config: LeanREPLConfig, server_options: dict[str, Any], parent_pid: int) -> None:
-    """loky initializer: store the config (no setup here: failures would not be reported)."""
+def initialize(
+    config: LeanREPLConfig, server_options: dict[str, Any], parent_pid: int | None
+) -> None:
+    """Worker start-up: store the config (no setup here: failures would not be reported).
+
+    With `parent_pid` (loky), also watch for the parent's death; Ray manages its actors itself.
+    """
     global _state
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with contextlib.suppress(ValueError):  # only possible in the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _state = _WorkerState(config, server_options)
-    threading.Thread(
-        target=_exit_when_orphaned, args=(parent_pid,), name="leanpool-orphan-watch", daemon=True
-    ).start()
+    if parent_pid is not None:
+        threading.Thread(
+            target=_exit_when_orphaned,
+            args=(parent_pid,),
+            name="leanpool-orphan-watch",
+            daemon=True,
+        ).start()
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:

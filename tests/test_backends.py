@@ -1,0 +1,62 @@
+"""Worker backends: loky (default) and Ray actors (when Ray is installed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from leanpool import LeanCrashError, LeanPool
+from leanpool._backends import is_worker_death
+from leanpool.protocol import CommandResponse
+from leanpool.testing import sim_config
+
+
+def eval_value(response: object) -> str:
+    assert isinstance(response, CommandResponse), response
+    return next(m.data for m in response.messages if m.severity == "info")
+
+
+def test_worker_death_is_recognised() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from loky.process_executor import TerminatedWorkerError
+
+    assert is_worker_death(TerminatedWorkerError("gone"))
+    assert is_worker_death(BrokenProcessPool("gone"))
+    assert not is_worker_death(ValueError("a bug"))
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'leanpool[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [p for p in psutil.Process().children(recursive=True)
+                if "resource_tracker" not in " ".join(p.cmdline())]
+        if not [p for p in left if p.status() != psutil.STATUS_ZOMBIE]:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"Ray left processes behind: {[p.cmdline()[:3] for p in left]}")
+
+
+@pytest.mark.allow_leftover_processes  # Ray's daemons live for the module; checked at its end
+def test_pool_on_ray_actors(ray_session: None) -> None:
+    from leanpool._backends import ray_backend
+
+    with LeanPool(sim_config(), 2, timeout=30, backend=ray_backend()) as pool:
+        results = list(pool.map([f"#eval {i} * 11" for i in range(60)]))
+        assert [eval_value(r) for r in results] == [str(i * 11) for i in range(60)]
+        faults = list(pool.map(["#eval 1", "#eval 2 --!sim crash"], return_exceptions=True))
+        assert isinstance(faults[1], LeanCrashError)
+        os.kill(pool.stats().workers[0]["pid"], signal.SIGKILL)
+        after = list(pool.map([f"#eval {i} + 500" for i in range(40)]))
+        assert [eval_value(r) for r in after] == [str(i + 500) for i in range(40)]
+        assert pool.stats().recycles.get("worker_died") == 1
