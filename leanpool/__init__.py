@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "AutoLeanServer": "leanpool._auto_server",
     "BaseSessionCache": "leanpool._session_cache",
     "ReplaySessionCache": "leanpool._session_cache",
+    "PickleSessionCache": "leanpool._session_cache",
     # pool
     "LeanPool": "leanpool._pool",
     "ray_backend": "leanpool._backends",
@@ -84,6 +85,7 @@ __all__ = [
     "Message",
     "PickleEnvironment",
     "PickleProofState",
+    "PickleSessionCache",
     "PoolSession",
     "PoolShutdownError",
     "PoolStats",
@@ -129,7 +131,11 @@ if TYPE_CHECKING:
     from leanpool._server import LeanServer
     from leanpool._server_pool import LeanServerPool
     from leanpool._session import PoolSession
-    from leanpool._session_cache import BaseSessionCache, ReplaySessionCache
+    from leanpool._session_cache import (
+        BaseSessionCache,
+        PickleSessionCache,
+        ReplaySessionCache,
+    )
     from leanpool._stats import PoolStats
     from leanpool.protocol import (
         Command,

@@ -14,14 +14,17 @@ servers can): bindings from session ids to REPL ids are kept per server and per 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from leanpool._errors import StateLostError
+from leanpool._errors import LeanPoolError, StateLostError
 from leanpool.protocol import (
     BaseREPLQuery,
     Command,
@@ -29,6 +32,7 @@ from leanpool.protocol import (
     PickleEnvironment,
     PickleProofState,
     ProofStep,
+    UnpickleEnvironment,
     UnpickleProofState,
 )
 
@@ -328,6 +332,88 @@ class ReplaySessionCache(BaseSessionCache):
                 self.materialize(server, session_id, run_raw)
 
 
+class PickleSessionCache(ReplaySessionCache):
+    """Rebuilds states by unpickling them (the REPL's pickle requests), replaying as a fallback.
+
+    When a request is cached, the state its response names first (the command's env, or the
+    tactic step's proof state) is pickled to ``<working_dir>/session_cache/``; after a restart it
+    is restored with one unpickle request instead of re-running everything that led to it. The
+    REPL's pickles do not keep everything (scoped notation and attributes made in the session are
+    lost, repl-protocol.md 4.9), so prefer `ReplaySessionCache` unless replays are slow.
+    Other states of the same response (sorries' proof states) are rebuilt by replay.
+    """
+
+    def __init__(self, working_dir: str | os.PathLike[str]) -> None:
+        super().__init__(lazy=True)
+        self.directory = Path(working_dir) / "session_cache"
+        self._pickles: dict[int, tuple[IdKind, Path]] = {}
+
+    def add(
+        self,
+        server: object,
+        request: BaseREPLQuery,
+        response: dict[str, Any],
+        id_base: int | None = None,
+    ) -> dict[str, Any]:
+        translated = super().add(server, request, response, id_base)
+        first = next(response_id_paths(response), None)
+        run_raw: RunRaw | None = getattr(server, "_run_raw_locked", None)
+        if first is None or run_raw is None or first[0] not in (("env",), ("proofState",)):
+            return translated
+        path, kind, repl_id = first
+        session_id = get_path(translated, path)
+        digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
+        target = self.directory / f"{digest}_{os.getpid()}_{-session_id}.olean"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if kind == "env":
+                run_raw(PickleEnvironment(env=repl_id, pickle_to=str(target)))
+            else:
+                run_raw(PickleProofState(proof_state=repl_id, pickle_to=str(target)))
+        except (LeanPoolError, OSError):
+            return translated  # no pickle: this state is replayed instead
+        self._pickles[session_id] = (kind, target)
+        return translated
+
+    def materialize(self, server: object, session_id: int, run_raw: RunRaw) -> int:
+        with self._lock:
+            known = self._bindings_for(server).forward.get(session_id)
+            if known is not None:
+                return known
+            pickle = self._pickles.get(session_id)
+            if pickle is not None and pickle[1].exists():
+                kind, target = pickle
+                unpickle: BaseREPLQuery = (
+                    UnpickleEnvironment(unpickle_env_from=str(target))
+                    if kind == "env"
+                    else UnpickleProofState(unpickle_proof_state_from=str(target))
+                )
+                try:
+                    response = run_raw(unpickle)
+                except LeanPoolError:
+                    response = {}
+                repl_id = response.get(kind)
+                if isinstance(repl_id, int):
+                    self._bindings_for(server).bind(session_id, kind, repl_id)
+                    return repl_id
+            return super().materialize(server, session_id, run_raw)
+
+    def remove(self, session_state_id: int) -> None:
+        entry = self._states.get(session_state_id)
+        ids = list(entry.ids.values()) if entry is not None else [session_state_id]
+        super().remove(session_state_id)
+        for session_id in ids:
+            pickle = self._pickles.pop(session_id, None)
+            if pickle is not None:
+                pickle[1].unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        super().clear()
+        for _kind, target in self._pickles.values():
+            target.unlink(missing_ok=True)
+        self._pickles.clear()
+
+
 def copy_id_containers(response: dict[str, Any]) -> dict[str, Any]:
     """Copy just the containers that hold ids (cheaper than a deep copy of big responses)."""
     copied = dict(response)
@@ -342,6 +428,7 @@ __all__ = [
     "BaseSessionCache",
     "IdKind",
     "IdPath",
+    "PickleSessionCache",
     "ReplaySessionCache",
     "SessionState",
     "copy_id_containers",
