@@ -1,0 +1,228 @@
+"""Lean's JSON text format: `Lean.Json.pretty` reproduced character for character.
+
+The REPL writes every response with `toString` on a `Lean.Json`, which is `Json.pretty` with an
+80-column width: `Json.render` builds a `Std.Format` document (objects with keys in *descending*
+order, `Format.bracket` around arrays and objects, one `group` per key/value pair) and
+`Format.pretty` lays it out (Wadler-style groups, measured up to the next line break *including*
+the text that follows the group). Python's `json` module cannot produce this layout, and a
+simulator or a test comparing bytes with real transcripts needs it exactly, so the algorithm is
+ported here (hand-written because no library implements Lean's variant). Widths are counted in
+code points, as Lean's `String.length` does.
+
+Only the stdlib is imported: the REPL simulator, started thousands of times, uses this module.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["escape_lean_string", "lean_number_text", "render_lean_json"]
+
+# Format document nodes, as tuples for speed: (kind, ...).
+_TEXT = 0  # (_TEXT, text)
+_LINE = 1  # (_LINE,)  a space when its group is flattened, else a newline plus indentation
+_NEST = 2  # (_NEST, indent, doc)
+_CONCAT = 3  # (_CONCAT, [doc, ...])  Lean's `append`, n-ary
+_GROUP = 4  # (_GROUP, doc)
+
+_Doc = tuple[Any, ...]
+
+_LINE_DOC: _Doc = (_LINE,)
+_COMMA: _Doc = (_TEXT, ",")
+
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)}
+_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def escape_lean_string(text: str) -> str:
+    """`Json.renderString`: quotes, and escapes for `"`, `\\`, LF, CR and other chars < U+0020.
+
+    Everything else, including DEL, U+2028 and all non-ASCII text, is written raw.
+    """
+    if _NEEDS_ESCAPE.search(text) is None:
+        return f'"{text}"'
+    return '"' + text.translate(_ESCAPES) + '"'
+
+
+def lean_number_text(value: int | float | decimal.Decimal) -> str:
+    """`JsonNumber.toString` for a number given as Python int, float or Decimal."""
+    if isinstance(value, int):
+        return str(value)
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        raise ValueError(f"Lean JSON has no representation for {value!r}")
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = int("".join(map(str, digits)) or "0")
+    if exponent >= 0:  # an integer written with an exponent: Lean shifts it into the mantissa
+        return ("-" if sign and mantissa else "") + str(mantissa * 10**exponent)
+    return _mantissa_exponent_text(-mantissa if sign else mantissa, -exponent)
+
+
+def _mantissa_exponent_text(mantissa: int, exponent: int) -> str:
+    """Lean's rendering of mantissa * 10^-exponent (exponent > 0), including its `e` notation."""
+    sign = "" if mantissa >= 0 else "-"
+    magnitude = abs(mantissa)
+    shown_exponent = 9 + len(str(magnitude)) - exponent
+    shown_exponent = shown_exponent if shown_exponent < 0 else 0
+    scale = 10 ** (exponent - abs(shown_exponent))
+    left = str(magnitude // scale)
+    if magnitude % scale == 0 and shown_exponent == 0:
+        return sign + left
+    right = str(scale + magnitude % scale)[1:].rstrip("0")
+    suffix = f"e{shown_exponent}" if shown_exponent else ""
+    return f"{sign}{left}.{right}{suffix}"
+
+
+def _bracket(left: str, items: list[_Doc], right: str) -> _Doc:
+    """`Format.bracket l (joinSep items ("," ++ line)) r` = group (nest l.length (l ++ f ++ r))."""
+    parts: list[_Doc] = [(_TEXT, left)]
+    for index, item in enumerate(items):
+        if index:
+            parts.append(_COMMA)
+            parts.append(_LINE_DOC)
+        parts.append(item)
+    parts.append((_TEXT, right))
+    return (_GROUP, (_NEST, len(left), (_CONCAT, parts)))
+
+
+def _document(value: object) -> _Doc:
+    """`Json.render`: the Format document of a JSON value."""
+    if value is None:
+        return (_TEXT, "null")
+    if value is True:
+        return (_TEXT, "true")
+    if value is False:
+        return (_TEXT, "false")
+    if isinstance(value, str):
+        return (_TEXT, escape_lean_string(value))
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return (_TEXT, lean_number_text(value))
+    if isinstance(value, Mapping):
+        pairs = []
+        for key in sorted(value, reverse=True):  # Lean folds its key map into descending order
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be strings, got {key!r}")
+            key_doc: _Doc = (_TEXT, escape_lean_string(key) + ":")
+            pairs.append((_GROUP, (_CONCAT, [key_doc, _LINE_DOC, _document(value[key])])))
+        return _bracket("{", pairs, "}")
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return _bracket("[", [_document(item) for item in value], "]")
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+# --- Format.pretty -------------------------------------------------------------------------
+# A measurement is (found_line, found_flattened_hard_line, space), Lean's `SpaceResult`.
+_Measure = tuple[bool, bool, int]
+_NOTHING: _Measure = (False, False, 0)
+
+
+def _measure(doc: _Doc, flatten: bool, budget: int) -> _Measure:
+    """`spaceUptoLine`: the width of `doc` up to its first line break, stopping past `budget`."""
+    kind = doc[0]
+    if kind == _TEXT:
+        text: str = doc[1]
+        newline = text.find("\n")
+        if newline < 0:
+            return (False, False, len(text))
+        return (True, flatten, newline)
+    if kind == _LINE:
+        return (False, False, 1) if flatten else (True, False, 0)
+    if kind == _NEST:
+        return _measure(doc[2], flatten, budget)
+    if kind == _GROUP:
+        return _measure(doc[1], True, budget)
+    result = _NOTHING
+    for child in doc[1]:  # _CONCAT: `merge` folded over the children
+        if result[2] > budget or result[0]:
+            break
+        found_line, hard, space = _measure(child, flatten, budget - result[2])
+        result = (found_line, hard, result[2] + space)
+    return result
+
+
+class _Group:
+    """A `WorkGroup`: items still to print (a stack, next item last) and whether it is flat."""
+
+    __slots__ = ("flatten", "items")
+
+    def __init__(self, flatten: bool, items: list[tuple[_Doc, int]]) -> None:
+        self.flatten = flatten
+        self.items = items
+
+
+def _measure_groups(groups: list[_Group], budget: int, result: _Measure = _NOTHING) -> _Measure:
+    """`spaceUptoLine'`: continue `result` over the pending items, innermost group first."""
+    for group in reversed(groups):
+        for doc, _indent in reversed(group.items):
+            if result[2] > budget or result[0]:
+                return result
+            found_line, hard, space = _measure(doc, group.flatten, budget - result[2])
+            result = (found_line, hard, result[2] + space)
+    return result
+
+
+def _push_group(
+    items: list[tuple[_Doc, int]], rest: list[_Group], column: int, width: int
+) -> _Group:
+    """`pushGroup`: flatten the group if it, plus what follows up to a line break, fits."""
+    available = max(width - column, 0)
+    own = _measure_groups([_Group(True, items)], available)
+    total = _measure_groups(rest, available, own)
+    return _Group(not own[1] and total[2] <= available, items)
+
+
+def _pretty(doc: _Doc, width: int) -> str:
+    """`Format.pretty`: the `be` loop, iterative."""
+    out: list[str] = []
+    column = 0
+    groups = [_Group(False, [(doc, 0)])]
+    while groups:
+        group = groups[-1]
+        if not group.items:
+            groups.pop()
+            continue
+        item, indent = group.items.pop()
+        kind = item[0]
+        if kind == _TEXT:
+            text: str = item[1]
+            newline = text.find("\n")
+            if newline < 0:
+                out.append(text)
+                column += len(text)
+                continue
+            out.append(text[:newline])
+            out.append("\n" + " " * indent)
+            column = indent
+            group.items.append(((_TEXT, text[newline + 1 :]), indent))
+            groups.pop()  # after a hard line break, decide again whether the rest is flat
+            groups.append(_push_group(group.items, groups, column, width))
+        elif kind == _LINE:
+            if group.flatten:
+                out.append(" ")
+                column += 1
+            else:
+                out.append("\n" + " " * indent)
+                column = indent
+        elif kind == _NEST:
+            group.items.append((item[2], indent + item[1]))
+        elif kind == _CONCAT:
+            group.items.extend((child, indent) for child in reversed(item[1]))
+        elif group.flatten:  # _GROUP inside a flat group is flat too
+            group.items.append((item[1], indent))
+        else:
+            groups.append(_push_group([(item[1], indent)], groups, column, width))
+    return "".join(out)
+
+
+def render_lean_json(value: object, width: int = 80) -> str:
+    """The text Lean's `Json.pretty value width` produces (no trailing newline).
+
+    `value` is what `json.loads` returns (dicts, lists, str, int, float, bool, None; Decimal is
+    accepted too). Object keys come out in descending order whatever the dict's order.
+    """
+    return _pretty(_document(value), width)

@@ -1,0 +1,120 @@
+"""Fault-injection directives: make one request misbehave on purpose.
+
+Write ``--!sim key=value flag ...`` in a Lean line comment anywhere in a command's `cmd` or a
+tactic's text; several in one comment or several comments combine. Being a comment, a directive
+does not change what is elaborated (positions stay those of the text). Both the synthetic and the
+replay mode obey them.
+
+Costs, paid before the answer (in this order):
+  stderr_kb=N   write N KiB to stderr first (blocks if the parent does not drain stderr)
+  cpu_ms=N      burn N ms of real CPU time (busy loop measured with process time)
+  sleep_ms=N    sleep N ms
+  rss_mb=N      allocate and touch N MB that stay for the life of the process; if the allocation
+                fails (RLIMIT_AS), print `INTERNAL PANIC: out of memory` and exit 1
+
+Changes to the answer:
+  error         add a message with "severity": "error" (a simulated Lean error)
+  huge_kb=N     add an info message whose data is N KiB on one line
+
+Failures instead of the answer:
+  crash         write a prefix of the response (no terminator), then die by SIGABRT
+                (no core file; Popen sees -6, a shell 134)
+  oom           allocate and touch memory until it fails, then `INTERNAL PANIC: out of memory`
+                on stderr and exit 1 (or the OOM killer's SIGKILL first)
+  hang          never answer; SIGTERM ends the process
+  hang_hard     never answer and ignore SIGTERM; only SIGKILL ends it
+  garbage       write `this is not JSON` to stdout and exit 1
+
+An unknown directive or a malformed value gets an error response naming it (nothing is done).
+Example: ``#eval 1 --!sim sleep_ms=200 error``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leanpool.testing._syntax import Source
+
+__all__ = [
+    "DIRECTIVES_HELP",
+    "Directives",
+    "apply_answer_directives",
+    "find_directives",
+    "problem_response",
+]
+
+DIRECTIVES_HELP = __doc__ or ""
+
+_VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb")
+_FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage")
+_DIRECTIVE = re.compile(r"--!sim\b([^\n]*)")
+
+
+@dataclass(frozen=True)
+class Directives:
+    flags: frozenset[str] = frozenset()
+    values: Mapping[str, int] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    span: tuple[int, int] | None = None  # offsets of the first directive comment
+
+    def value(self, key: str) -> int:
+        return self.values.get(key, 0)
+
+    def has(self, flag: str) -> bool:
+        return flag in self.flags
+
+
+def find_directives(text: str) -> Directives:
+    """All directives in `text` (a `cmd` or `tactic`)."""
+    flags: set[str] = set()
+    values: dict[str, int] = {}
+    problems: list[str] = []
+    span: tuple[int, int] | None = None
+    for match in _DIRECTIVE.finditer(text):
+        span = span or (match.start(), match.end())
+        for word in match.group(1).replace("--!sim", " ").split():
+            if word.startswith("--"):
+                break  # an ordinary comment follows
+            key, equals, raw = word.partition("=")
+            if not equals and key in _FLAGS:
+                flags.add(key)
+            elif equals and key in _VALUED and raw.isdigit():
+                values[key] = values.get(key, 0) + int(raw)
+            else:
+                problems.append(word)
+    return Directives(frozenset(flags), values, tuple(problems), span)
+
+
+def problem_response(directives: Directives) -> dict[str, Any]:
+    known = ", ".join([*(f"{k}=N" for k in _VALUED), *_FLAGS])
+    listed = ", ".join(f"'{p}'" for p in directives.problems)
+    return {"message": f"simrepl: unknown or malformed directive {listed} (known: {known})"}
+
+
+def apply_answer_directives(
+    response: dict[str, Any], directives: Directives, text: str, command: bool
+) -> dict[str, Any]:
+    """Add the `error` and `huge_kb` messages to a command or proof-step response."""
+    if "message" in response or not (directives.has("error") or directives.value("huge_kb")):
+        return response
+    if command and directives.span is not None:
+        source = Source(text)
+        (line, column), (end_line, end_column) = (
+            source.position(directives.span[0]),
+            source.position(directives.span[1]),
+        )
+    else:
+        line = column = end_line = end_column = 0
+    pos = {"line": line, "column": column}
+    end_pos = {"line": end_line, "column": end_column}
+    messages = list(response.get("messages", []))
+    if directives.has("error"):
+        data = "simrepl: simulated error (--!sim error)"
+        messages.append({"severity": "error", "pos": pos, "endPos": end_pos, "data": data})
+    if directives.value("huge_kb"):
+        data = "x" * (directives.value("huge_kb") * 1024)
+        messages.append({"severity": "info", "pos": pos, "endPos": end_pos, "data": data})
+    return {**response, "messages": messages}

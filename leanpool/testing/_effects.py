@@ -1,0 +1,115 @@
+"""Real costs and real failures, so a pool under test meets what Lean does to it.
+
+Time is spent for real (sleeping or burning CPU), memory is allocated *and touched* (so RSS
+grows), and fatal ends are the real thing: SIGABRT, exit status 1 with Lean's allocator message,
+a process that ignores SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+import time
+from typing import NoReturn
+
+__all__ = [
+    "burn_cpu",
+    "crash",
+    "exhaust_memory",
+    "garbage",
+    "hang",
+    "hold_memory",
+    "sleep_ms",
+    "write_stderr_kib",
+]
+
+_PAGE = 4096
+_CHUNK = 64 * 1024 * 1024
+_HELD: list[bytearray] = []  # memory that stays allocated for the life of the process
+
+
+def sleep_ms(milliseconds: int) -> None:
+    if milliseconds > 0:
+        time.sleep(milliseconds / 1000)
+
+
+def burn_cpu(milliseconds: int) -> None:
+    """Busy-loop until the process has used `milliseconds` more CPU time."""
+    deadline = time.process_time() + milliseconds / 1000
+    counter = 0
+    while time.process_time() < deadline:
+        for _ in range(1000):
+            counter += 1
+
+
+def _allocate_touched(size: int) -> bytearray:
+    block = bytearray(size)
+    block[::_PAGE] = b"\x01" * len(range(0, size, _PAGE))  # write every page: RSS, not just VSZ
+    return block
+
+
+def _out_of_memory() -> NoReturn:
+    """Lean's allocator on failure: a panic line on stderr, exit status 1."""
+    _HELD.clear()
+    os.write(2, b"INTERNAL PANIC: out of memory\n")
+    os._exit(1)
+
+
+def hold_memory(megabytes: int) -> None:
+    """Allocate and touch `megabytes` MB, kept until the process ends."""
+    remaining = megabytes * 1024 * 1024
+    try:
+        while remaining > 0:
+            size = min(remaining, _CHUNK)
+            _HELD.append(_allocate_touched(size))
+            remaining -= size
+    except MemoryError:
+        _out_of_memory()
+
+
+def exhaust_memory() -> NoReturn:
+    """Allocate and touch memory until allocation fails (or the kernel kills the process)."""
+    try:
+        while True:
+            _HELD.append(_allocate_touched(_CHUNK))
+    except MemoryError:
+        _out_of_memory()
+
+
+def write_stderr_kib(kibibytes: int) -> None:
+    """Chatter on stderr; a blocking write if nobody reads the pipe."""
+    if kibibytes <= 0:
+        return
+    line = b"simrepl: noise on stderr, as a chatty Lean process would write\n"
+    total = kibibytes * 1024
+    payload = (line * (total // len(line) + 1))[:total]
+    sys.stderr.flush()
+    view = memoryview(payload)
+    while view:
+        written = os.write(2, view)
+        view = view[written:]
+
+
+def crash(partial_response: bytes) -> NoReturn:
+    """Die mid-response: a prefix on stdout, then SIGABRT (without a core file)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sys.stdout.flush()
+    os.write(1, partial_response)
+    os.abort()
+
+
+def hang(ignore_sigterm: bool = False) -> NoReturn:
+    """Never answer. With `ignore_sigterm`, only SIGKILL ends the process."""
+    if ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(3600)
+
+
+def garbage() -> NoReturn:
+    """Write a line that is not JSON, then exit 1."""
+    sys.stdout.flush()
+    os.write(1, b"this is not JSON\n")
+    os._exit(1)
