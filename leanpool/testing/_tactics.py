@@ -705,10 +705,39 @@ class TacticEngine:
             alternatives = split_top_level(after, "|")[1:] if structured else []
             pattern = [] if structured else after
         cases = self._case_split(goal, subject)
+        if head in ("rcases", "obtain"):
+            return [*self._rcases_patterns(cases, pattern), *rest]
         names = [t.text for t in pattern if t.kind == "ident"]
-        if head in ("rcases", "obtain") and names:
-            cases = self._split_further(cases, names)
         return self._name_and_run(cases, names, alternatives) + rest
+
+    def _rcases_patterns(
+        self, cases: list[tuple[Goal, list[str]]], pattern: Sequence[Token]
+    ) -> list[Goal]:
+        """`rcases h with ⟨a, b, c⟩ | d`: one `|` alternative per case when they line up."""
+        alternatives = split_top_level(pattern, "|")
+        if len(alternatives) != len(cases):
+            alternatives = [list(pattern)] * len(cases)
+        return [
+            self._destructure(goal, new, [t.text for t in alternative if t.kind == "ident"])
+            for (goal, new), alternative in zip(cases, alternatives, strict=True)
+        ]
+
+    def _destructure(self, goal: Goal, new: list[str], names: list[str]) -> Goal:
+        """Name the new hypotheses in order, splitting the last one further while names remain."""
+        while len(names) > len(new) > 0:
+            for old, fresh in zip(new[:-1], names, strict=False):
+                goal = self._rename(goal, old, fresh)
+            names = names[len(new) - 1 :]
+            try:
+                deeper = self._case_split(goal, [Token("ident", new[-1], 0, 0)])
+            except TacticFailure:
+                return self._rename(goal, new[-1], names[0])
+            if len(deeper) != 1:
+                return self._rename(goal, new[-1], names[0])
+            goal, new = deeper[0]
+        for old, fresh in zip(new, names, strict=False):
+            goal = self._rename(goal, old, fresh)
+        return goal
 
     def _induction(self, tokens: Sequence[Token], goals: list[Goal]) -> list[Goal]:
         goal, rest = self._main(goals)
@@ -807,27 +836,6 @@ class TacticEngine:
         zero = self._substituted(base, name, "0", "zero")
         step = self._substituted(base, name, f"{predecessor} + 1", "succ")
         return [(zero, []), (step.with_hypothesis(predecessor, kind), [predecessor])]
-
-    def _split_further(
-        self, cases: list[tuple[Goal, list[str]]], names: list[str]
-    ) -> list[tuple[Goal, list[str]]]:
-        """`rcases h with ⟨a, b, c⟩`: keep splitting the last component while names remain."""
-        result: list[tuple[Goal, list[str]]] = []
-        available = len(names) - sum(len(new) for _, new in cases)
-        for goal, new in cases:
-            while available > 0 and new:
-                last = new[-1]
-                try:
-                    deeper = self._case_split(goal, [Token("ident", last, 0, 0)])
-                except TacticFailure:
-                    break
-                if len(deeper) != 1:
-                    break
-                goal, extra = deeper[0][0], deeper[0][1]
-                new = [*new[:-1], *extra]
-                available -= len(extra) - 1
-            result.append((goal, new))
-        return result
 
     def _name_and_run(
         self,
