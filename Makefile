@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev
+EXTRAS ?= dev,docs
 
 .PHONY: install test lint typecheck demo bench docs clean
 
@@ -25,8 +25,22 @@ typecheck: install
 test: lint typecheck
 	$(VENV)/bin/pytest -q
 
+# `make demo`: verify the example dataset with `leanpool verify`, on real Lean when elan is
+# installed (set LEANPOOL_PROJECT to a Mathlib project for the Mathlib items), else on the REPL
+# simulator. The dataset holds wrong proofs on purpose, so exit status 1 (some failed) is success.
+DEMO_DATA   := examples/data/theorems.jsonl
+DEMO_OUTPUT := build/demo-results.jsonl
+DEMO_SIM    := --sim --sim-option import=Mathlib=2000ms,300mb
 demo: install
-	$(PY) -m leanpool.testing._demo
+	@if command -v elan >/dev/null 2>&1; then \
+		$(VENV)/bin/leanpool verify $(DEMO_DATA) --progress -o $(DEMO_OUTPUT) \
+			$(if $(LEANPOOL_PROJECT),--project $(LEANPOOL_PROJECT),); \
+	else \
+		$(VENV)/bin/leanpool verify $(DEMO_SIM) $(DEMO_DATA) --progress -o $(DEMO_OUTPUT); \
+	fi; test $$? -le 1
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: install
 	@echo "make bench: not yet implemented (the benchmark suite is a later issue)."

@@ -1,0 +1,430 @@
+"""`leanpool doctor`: what this machine offers leanpool, with one actionable line per problem.
+
+Nothing here installs, downloads or builds anything, and nothing runs `lean` (elan's proxy would
+fetch a missing toolchain): tools are found on PATH and toolchains listed by elan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+Status = Literal["ok", "warn", "fail", "info"]
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
+_MATHLIB_REPL_GB = 5.0  # RSS of one REPL that imported Mathlib (landscape.md)
+_CACHE_WALK_LIMIT = 500_000  # entries; beyond this the size is reported as a lower bound
+ELAN_INSTALL = (
+    "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh"
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Status
+    detail: str
+    action: str = ""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "doctor",
+        help="show what this machine has for leanpool, and what to fix",
+        description="Check elan, Lean toolchains, cached REPL builds, cores, memory and the "
+        "process-limit mechanisms leanpool uses. Exit status 1 when something required is "
+        "missing (real Lean cannot run), else 0.",
+    )
+    parser.set_defaults(handler=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    findings = list(diagnose())
+    table = Table(title="leanpool doctor", title_justify="left", show_edge=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("details", overflow="fold")
+    for finding in findings:
+        style = _STYLE[finding.status]
+        table.add_row(finding.check, f"[{style}]{finding.status}[/]", escape(finding.detail))
+    console.print(table)
+    actions = [f for f in findings if f.action]
+    if actions:
+        console.print("\n[bold]What to do[/]")
+        for finding in actions:
+            style = _STYLE[finding.status]
+            console.print(f"[{style}]{finding.check}[/]: {escape(finding.action)}")
+    else:
+        console.print("\nNothing to fix.")
+    return 1 if any(f.status == "fail" for f in findings) else 0
+
+
+def diagnose() -> Iterator[Finding]:
+    checks: list[Callable[[], Iterator[Finding]]] = [
+        _python,
+        _elan,
+        _tools,
+        _toolchains,
+        _cache,
+        _cores,
+        _memory,
+        _rlimit,
+        _cgroup,
+        _death_signal,
+        _namespaces,
+        _simulator,
+    ]
+    for check in checks:
+        try:
+            yield from check()
+        except Exception as exc:  # a broken probe must not hide the others
+            yield Finding(check.__name__.strip("_"), "warn", f"could not check: {exc}")
+
+
+# ------------------------------------------------------------------------------------- Lean
+def _python() -> Iterator[Finding]:
+    import leanpool
+
+    version = ".".join(map(str, sys.version_info[:3]))
+    yield Finding("leanpool", "info", f"leanpool {leanpool.__version__}, Python {version}")
+
+
+def elan_path() -> str | None:
+    found = shutil.which("elan")
+    if found:
+        return found
+    home = Path(os.environ.get("ELAN_HOME", Path.home() / ".elan"))
+    candidate = home / "bin" / "elan"
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def _elan() -> Iterator[Finding]:
+    path = elan_path()
+    if path is None:
+        yield Finding(
+            "elan",
+            "fail",
+            "not found on PATH or in ~/.elan/bin",
+            f"install elan (Lean's toolchain manager): {ELAN_INSTALL} ; until then, "
+            "`leanpool verify --sim` runs on the REPL simulator",
+        )
+        return
+    output = _run([path, "--version"])
+    yield Finding("elan", "ok", f"{path} ({output or 'version unknown'})")
+
+
+def _tools() -> Iterator[Finding]:
+    for tool, why in (("lake", "builds the REPL and projects"), ("git", "fetches the REPL")):
+        path = shutil.which(tool)
+        if path:
+            yield Finding(tool, "ok", path)
+        elif tool == "lake" and elan_path():
+            yield Finding(
+                tool,
+                "warn",
+                f"not on PATH ({why})",
+                "add elan's bin directory to PATH (e.g. source ~/.elan/env)",
+            )
+        else:
+            status: Status = "fail" if tool == "git" else "warn"
+            action = f"install {tool} ({why})" if tool == "git" else "comes with elan"
+            yield Finding(tool, status, f"not on PATH ({why})", action)
+
+
+def _toolchains() -> Iterator[Finding]:
+    elan = elan_path()
+    if elan is None:
+        yield Finding("toolchains", "info", "none (no elan)")
+        return
+    listing = _run([elan, "toolchain", "list"])
+    names = [line.split()[0] for line in (listing or "").splitlines() if line.strip()]
+    names = [n for n in names if not n.lower().startswith("no ")]
+    if not names:
+        yield Finding(
+            "toolchains",
+            "warn",
+            "no Lean toolchain installed",
+            "run `leanpool setup --lean-version v4.X.Y` (or --project DIR): elan installs the "
+            "toolchain the REPL needs",
+        )
+        return
+    yield Finding("toolchains", "ok", ", ".join(names))
+
+
+# ------------------------------------------------------------------------------------- cache
+def cache_directory() -> Path:
+    """Where LeanREPLConfig caches REPL builds (same rule as the config)."""
+    override = os.environ.get("LEANPOOL_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("leanpool"))
+
+
+def _cache() -> Iterator[Finding]:
+    directory = cache_directory()
+    if not directory.exists():
+        yield Finding(
+            "cache",
+            "info",
+            f"{directory} (empty: nothing set up yet)",
+        )
+        yield Finding(
+            "REPL builds",
+            "info",
+            "none cached",
+            "`leanpool setup --lean-version v4.X.Y` (or --project DIR) builds one",
+        )
+        return
+    size, entries, builds = _walk_cache(directory)
+    bound = "≥ " if entries >= _CACHE_WALK_LIMIT else ""
+    yield Finding("cache", "ok", f"{directory}: {bound}{_human_bytes(size)} in {entries} files")
+    if builds:
+        shown = ", ".join(str(b.relative_to(directory)) for b in builds[:6])
+        more = f" (+{len(builds) - 6} more)" if len(builds) > 6 else ""
+        yield Finding("REPL builds", "ok", f"{len(builds)}: {shown}{more}")
+    else:
+        yield Finding(
+            "REPL builds",
+            "warn",
+            "none cached",
+            "`leanpool setup --lean-version v4.X.Y` (or --project DIR) builds one",
+        )
+
+
+def _walk_cache(directory: Path) -> tuple[int, int, list[Path]]:
+    """Total size, file count and REPL binaries (``.../.lake/build/bin/repl``) under the cache."""
+    size = entries = 0
+    builds: list[Path] = []
+    stack = [directory]
+    while stack and entries < _CACHE_WALK_LIMIT:
+        current = stack.pop()
+        try:
+            iterator = os.scandir(current)
+        except OSError:
+            continue
+        with iterator:
+            for entry in iterator:
+                entries += 1
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        size += entry.stat(follow_symlinks=False).st_size
+                        path = Path(entry.path)
+                        if path.name == "repl" and path.parent.parts[-3:] == (
+                            ".lake",
+                            "build",
+                            "bin",
+                        ):
+                            builds.append(path)
+    return size, entries, sorted(builds)
+
+
+# ------------------------------------------------------------------------------------- machine
+def _cores() -> Iterator[Finding]:
+    logical = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
+    quota = _cgroup_cpu_quota()
+    detail = f"{logical} logical CPUs, {usable} usable by this process"
+    if quota is not None:
+        detail += f", container CPU quota {quota:g}"
+    limit = min(usable, int(quota) if quota else usable) or 1
+    action = ""
+    if limit < logical:
+        action = f"use --workers {limit} (more workers than usable CPUs only adds contention)"
+    yield Finding("cores", "ok", detail, action)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        base = Path("/sys/fs/cgroup/cpu")
+        quota_us = int((base / "cpu.cfs_quota_us").read_text())
+        period_us = int((base / "cpu.cfs_period_us").read_text())
+        if quota_us > 0:
+            return quota_us / period_us
+    return None
+
+
+def _memory() -> Iterator[Finding]:
+    import psutil
+
+    memory = psutil.virtual_memory()
+    total_gb = memory.total / 2**30
+    detail = f"{total_gb:.1f} GB total, {memory.available / 2**30:.1f} GB available"
+    limit = _cgroup_memory_limit()
+    if limit is not None and limit < memory.total:
+        total_gb = limit / 2**30
+        detail += f", container limit {total_gb:.1f} GB"
+    fits = int(total_gb * 0.8 // _MATHLIB_REPL_GB)
+    if fits >= 1:
+        limit_mb = int(_MATHLIB_REPL_GB * 1.4 * 1024)
+        detail += (
+            f"; room for about {fits} Mathlib REPLs (~{_MATHLIB_REPL_GB:g} GB each, within 80%): "
+            f"e.g. --workers {fits} --memory-limit-mb {limit_mb}"
+        )
+        yield Finding("memory", "ok", detail)
+        return
+    action = (
+        f"less than {_MATHLIB_REPL_GB / 0.8:.0f} GB: a Mathlib REPL may not fit; core-Lean "
+        "proofs are fine"
+    )
+    yield Finding("memory", "warn", detail, action)
+
+
+def _cgroup_memory_limit() -> int | None:
+    for path in (
+        Path("/sys/fs/cgroup/memory.max"),
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            text = path.read_text().strip()
+            if text != "max" and int(text) < 2**60:
+                return int(text)
+    return None
+
+
+def _rlimit() -> Iterator[Finding]:
+    """Start a child that caps its address space at 1 GiB and allocates 2 GiB: it must fail."""
+    try:
+        import resource  # noqa: F401 (absent on Windows)
+    except ImportError:
+        yield Finding(
+            "RLIMIT_AS",
+            "warn",
+            "not available on this platform",
+            "hard memory limits (memory_hard_limit_mb) are not enforced; use memory_limit_mb "
+            "(RSS watchdog) instead",
+        )
+        return
+    probe = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "try:\n    bytearray(1 << 31)\nexcept MemoryError:\n    raise SystemExit(3)\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, timeout=30, check=False
+        )
+        returncode: int | None = result.returncode
+    except (OSError, subprocess.TimeoutExpired):
+        returncode = None
+    if returncode == 3:
+        yield Finding("RLIMIT_AS", "ok", "address-space limits work (memory_hard_limit_mb)")
+    else:
+        yield Finding(
+            "RLIMIT_AS",
+            "warn",
+            f"a 1 GiB address-space limit did not stop a 2 GiB allocation (status {returncode})",
+            "memory_hard_limit_mb will not be enforced here; rely on memory_limit_mb (RSS)",
+        )
+
+
+def _cgroup() -> Iterator[Finding]:
+    from leanpool._memory import cgroup_support
+
+    support = cgroup_support()
+    if support.available:
+        yield Finding(
+            "memory cgroups",
+            "ok",
+            f"v{support.version} at {support.parent}: exact per-REPL limits "
+            "(memory_backend='cgroup')",
+        )
+    else:
+        yield Finding(
+            "memory cgroups",
+            "info",
+            support.reason,
+            "exact resident limits unavailable; leanpool uses RLIMIT_AS and the RSS watchdog "
+            "(run as root or with a delegated cgroup to enable memory_backend='cgroup')",
+        )
+
+
+def _death_signal() -> Iterator[Finding]:
+    from leanpool._process import _prctl
+
+    if _prctl is not None:
+        yield Finding("orphan protection", "ok", "PR_SET_PDEATHSIG: REPLs die with their owner")
+    else:
+        yield Finding(
+            "orphan protection",
+            "warn",
+            "PR_SET_PDEATHSIG unavailable (not Linux)",
+            "REPLs are still killed at exit and on shutdown, but not if Python is SIGKILLed",
+        )
+
+
+def _namespaces() -> Iterator[Finding]:
+    if not sys.platform.startswith("linux"):
+        yield Finding("user namespaces", "info", "Linux only")
+        return
+    maximum = _read_int(Path("/proc/sys/user/max_user_namespaces"))
+    unprivileged = _read_int(Path("/proc/sys/kernel/unprivileged_userns_clone"))
+    allowed = (maximum is None or maximum > 0) and (
+        unprivileged is None or unprivileged == 1 or os.geteuid() == 0
+    )
+    if allowed:
+        yield Finding(
+            "user namespaces",
+            "ok",
+            "available (for sandboxing untrusted proofs, e.g. with bwrap or unshare)",
+        )
+    else:
+        yield Finding(
+            "user namespaces",
+            "info",
+            "disabled for unprivileged users",
+            "only needed to sandbox untrusted proofs yourself; leanpool does not require them",
+        )
+
+
+def _simulator() -> Iterator[Finding]:
+    try:
+        from leanpool.testing import sim_config  # noqa: F401
+    except ImportError as exc:
+        yield Finding("simulator", "warn", f"cannot import leanpool.testing: {exc}")
+        return
+    yield Finding("simulator", "ok", "`leanpool verify --sim` works without Lean")
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _run(command: list[str]) -> str | None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (result.stdout or result.stderr).strip() or None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
