@@ -8,6 +8,7 @@ slot's in-flight work, which the pool handles.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -64,6 +65,7 @@ class LokyWorker:
             initargs=(config, server_options, os.getpid()),
             timeout=None,  # never retire an idle worker: it holds imports and proof states
         )
+        self._ending: tuple[Any, list[Any]] | None = None
 
     def submit(
         self, items: list[_worker.WorkItem]
@@ -74,10 +76,31 @@ class LokyWorker:
         return self._executor.submit(_worker.warm_up)
 
     def shutdown(self, wait: bool = False) -> None:
-        self._executor.shutdown(wait=wait)
+        self._end(wait, kill=False)
 
     def kill(self, wait: bool = False) -> None:
-        self._executor.shutdown(wait=wait, kill_workers=True)
+        self._end(wait, kill=True)
+
+    def _end(self, wait: bool, kill: bool) -> None:
+        # loky forgets its manager thread on the first shutdown() call, so a later
+        # shutdown(wait=True) returns at once; keep our own handles to wait on.
+        if self._ending is None:
+            processes = getattr(self._executor, "_processes", None) or {}
+            self._ending = (
+                getattr(self._executor, "_executor_manager_thread", None),
+                list(processes.values()),
+            )
+            self._executor.shutdown(wait=False, kill_workers=kill)
+        elif kill:
+            for process in self._ending[1]:
+                with contextlib.suppress(Exception):
+                    process.kill()
+        if wait:
+            thread, processes = self._ending
+            if thread is not None:
+                thread.join(timeout=30)
+            for process in processes:
+                process.join(timeout=30)
 
 
 def loky_worker(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:

@@ -144,6 +144,9 @@ class Exchange:
                     self._fault(self._excess_output(repr(responses[position:])), False)
                     return
                 self._resolve(response)
+            if self.reader.failure is not None and not self.done:
+                self._fault(self._protocol_error(self.reader.failure))
+                return
             if self.done:
                 if self.reader.buffered:
                     self._fault(self._excess_output(bytes(self.reader.buffered)), False)

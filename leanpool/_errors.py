@@ -61,9 +61,7 @@ class LeanPoolError(Exception):
 
 
 def _rebuild(cls: type[LeanPoolError], message: str, details: dict[str, Any]) -> LeanPoolError:
-    error = cls.__new__(cls)
-    LeanPoolError.__init__(error, message, **details)
-    return error
+    return cls(message, **details)
 
 
 class RequestError(LeanPoolError, ValueError):

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from leanpool._channel import NOT_RUN, Exchange, Outcome
 from leanpool._errors import LeanPoolError, ServerNotRunningError
+from leanpool._fair_lock import FairLock
 from leanpool._memory import MB, cgroup_support, tree_rss_bytes
 from leanpool._process import ReplProcess
 from leanpool.protocol import (
@@ -81,10 +80,7 @@ class LeanServer:
         self.rss_limit_mb = rss_limit_mb
         self.memory_backend = memory_backend
         self.watchdog_interval = watchdog_interval
-        self._lock = threading.Lock()
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._lock = FairLock()  # one request at a time, first come first served
         self._proc: ReplProcess | None = None
         self._reader = ResponseReader()
         self._dead_reason = "it has not been started"
@@ -296,21 +292,9 @@ class LeanServer:
             return self._exchange_locked(payloads, timeouts, verbose)
 
     async def _hold_async(self) -> _Hold:
-        """Take the server for an asyncio caller: this loop's queue first, then the thread lock."""
-        loop = asyncio.get_running_loop()
-        async_lock = self._async_locks.get(loop)
-        if async_lock is None:
-            async_lock = self._async_locks.setdefault(loop, asyncio.Lock())
-        await async_lock.acquire()
-        try:
-            delay = 0.0005
-            while not self._lock.acquire(blocking=False):  # a thread holds it: rare, poll gently
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.02)
-        except BaseException:
-            async_lock.release()
-            raise
-        return _Hold(self._lock, async_lock)
+        """Take the server for an asyncio caller (queued fairly with threads and other tasks)."""
+        await self._lock.acquire_async()
+        return _Hold(self._lock)
 
     async def _exchange_async(
         self,
@@ -366,19 +350,17 @@ class LeanServer:
 
 
 class _Hold:
-    """Both locks of a server, held by one asyncio caller (or handed to a drain task)."""
+    """The server's lock, held by one asyncio caller (or handed to a drain task)."""
 
-    __slots__ = ("async_lock", "handed_off", "thread_lock")
+    __slots__ = ("handed_off", "lock")
 
-    def __init__(self, thread_lock: threading.Lock, async_lock: asyncio.Lock) -> None:
-        self.thread_lock = thread_lock
-        self.async_lock = async_lock
+    def __init__(self, lock: FairLock) -> None:
+        self.lock = lock
         self.handed_off = False
 
     def release(self) -> None:
         if not self.handed_off:
-            self.thread_lock.release()
-            self.async_lock.release()
+            self.lock.release()
 
 
 __all__ = ["NOT_RUN", "LeanServer", "MemoryBackend", "Response"]

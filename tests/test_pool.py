@@ -111,9 +111,10 @@ def test_streaming_keeps_a_bounded_window(config) -> None:  # type: ignore[no-un
 def test_async_run_and_async_map(pool: LeanPool) -> None:
     async def main() -> tuple[str, list[str]]:
         single = eval_value(await pool.async_run("#eval 5 * 5"))
-        ordered = [eval_value(r) async for r in pool.async_map(
-            [f"#eval {i}" for i in range(30)], ordered=True
-        )]
+        ordered = [
+            eval_value(r)
+            async for r in pool.async_map([f"#eval {i}" for i in range(30)], ordered=True)
+        ]
         return single, ordered
 
     single, ordered = asyncio.run(main())
@@ -143,6 +144,9 @@ def test_unknown_pool_option_is_rejected_before_starting(config) -> None:  # typ
 def test_cancel_before_start_and_shutdown_cancel_futures(config) -> None:  # type: ignore[no-untyped-def]
     pool = LeanPool(config, 1, dedup=False)
     blocker = pool.submit("#eval 0 --!sim sleep_ms=1500")
+    deadline = time.monotonic() + 30
+    while not blocker.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
     waiting = [pool.submit(f"#eval {i}") for i in range(1, 200)]
     assert waiting[-1].cancel()
     pool.shutdown(wait=True, cancel_futures=True)
@@ -170,11 +174,14 @@ def test_session_keeps_ids_valid(pool: LeanPool) -> None:
     with pool.session() as session:
         base = session.run("def double (n : Nat) := 2 * n")
         assert isinstance(base, CommandResponse) and base.env < 0
-        proof = session.run(Command(cmd="theorem t (a b : Nat) : a = b → b = a := by sorry",
-                                    env=base.env))
+        proof = session.run(
+            Command(cmd="theorem t (a b : Nat) : a = b → b = a := by sorry", env=base.env)
+        )
         state = proof.sorries[0].proof_state
-        branches = [session.submit(ProofStep(proof_state=state, tactic=t))
-                    for t in ("intro h", "omega", "simp", "intro h")]
+        branches = [
+            session.submit(ProofStep(proof_state=state, tactic=t))
+            for t in ("intro h", "omega", "simp", "intro h")
+        ]
         results = [f.result() for f in branches]
         assert all(isinstance(r, ProofStepResponse) for r in results)
         after_intro = results[0]
@@ -204,9 +211,8 @@ def test_session_survives_a_killed_worker(pool: LeanPool) -> None:
 
 
 def test_session_state_that_cannot_be_rebuilt_raises(pool: LeanPool) -> None:
-    with pool.session() as session:
-        with pytest.raises(StateLostError):
-            session.run(ProofStep(proof_state=-(1 << 40), tactic="rfl"))
+    with pool.session() as session, pytest.raises(StateLostError):
+        session.run(ProofStep(proof_state=-(1 << 40), tactic="rfl"))
 
 
 # -------------------------------------------------------------------------------- recycling
@@ -266,8 +272,18 @@ def session_state(session) -> int:  # type: ignore[no-untyped-def]
 def test_stats_shape(pool: LeanPool) -> None:
     pool.run("#eval 1")
     stats = pool.stats().as_dict()
-    for key in ("submitted", "running", "done", "failed", "restarts", "recycles", "workers",
-                "queued", "latency_p50", "latency_p99"):
+    for key in (
+        "submitted",
+        "running",
+        "done",
+        "failed",
+        "restarts",
+        "recycles",
+        "workers",
+        "queued",
+        "latency_p50",
+        "latency_p99",
+    ):
         assert key in stats
     assert stats["workers"][0]["rss_mb"] is None or stats["workers"][0]["rss_mb"] >= 0
 

@@ -1,4 +1,4 @@
-"""Chaos: hundreds of requests mixing every fault; each gets exactly one result of the right kind."""
+"""Chaos: requests mixing every fault; each gets exactly one result, of the right kind."""
 
 from __future__ import annotations
 

@@ -190,7 +190,8 @@ def test_threads_and_asyncio_together(server: LeanServer) -> None:
     def sync_user() -> None:
         i = 0
         while not stop.is_set():
-            seen.append(eval_value(server.run(Command(cmd=f"#eval {i} + 100000"))) == str(i + 100000))
+            response = server.run(Command(cmd=f"#eval {i} + 100000"))
+            seen.append(eval_value(response) == str(i + 100000))
             i += 1
 
     thread = threading.Thread(target=sync_user)

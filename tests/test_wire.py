@@ -228,7 +228,8 @@ def test_reader_refuses_what_is_not_a_json_response(
 ) -> None:
     reader = ResponseReader()
     with pytest.raises(ProtocolError, match=expected) as caught:
-        reader.feed(data)
+        reader.feed(data)  # returns the good responses before the bad bytes, if any,
+        reader.feed(b"")  # and raises on the next feed
     assert caught.value.data.startswith(shown)
     with pytest.raises(ProtocolError, match=expected.split(".*")[0]):
         feed_in_chunks(ResponseReader(), data, 1)
@@ -256,3 +257,12 @@ def test_error_data_is_truncated() -> None:
         ResponseReader().feed(b"Z" * 100_000 + b"\n")
     assert 0 < len(caught.value.data) <= 400
     assert len(str(caught.value)) < 1000
+
+
+def test_responses_before_garbage_in_the_same_chunk_are_delivered() -> None:
+    reader = ResponseReader()
+    chunk = b'{"env": 0}\n\n{"env": 1}\n\nthis is not JSON\n'
+    assert reader.feed(chunk) == [{"env": 0}, {"env": 1}]
+    assert isinstance(reader.failure, ProtocolError)
+    with pytest.raises(ProtocolError, match="does not start with"):
+        reader.feed(b"")

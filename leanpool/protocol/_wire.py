@@ -199,7 +199,9 @@ class ResponseReader:
     `raw_decode` would rescan a growing buffer on every chunk; the scanning itself is done by
     `re` and `bytearray.rfind` in C, not per line in Python.
 
-    After a `ProtocolError` the stream is out of step: every later `feed` raises it again.
+    After a `ProtocolError` the stream is out of step: every later `feed` raises it again. When
+    a chunk holds complete responses *before* the bad bytes, `feed` returns those first and keeps
+    the error in `failure` (raised by the next `feed`): each request gets its own outcome.
     """
 
     def __init__(self) -> None:
@@ -217,16 +219,29 @@ class ResponseReader:
         process wrote of its last answer before dying."""
         return bytes(self._buffer) if self._has_content else b""
 
+    @property
+    def failure(self) -> ProtocolError | None:
+        """The protocol error met so far, if any (the stream is unusable after it)."""
+        return self._failure
+
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
         """Add bytes; return the responses they complete, in order."""
         if self._failure is not None:
             raise self._failure
+        done: list[dict[str, Any]] = []
+        try:
+            self._feed(chunk, done)
+        except ProtocolError:
+            if not done:
+                raise
+        return done
+
+    def _feed(self, chunk: bytes | bytearray | memoryview, done: list[dict[str, Any]]) -> None:
         buffer = self._buffer
         buffer += chunk
         end = len(buffer)
         pos = self._scanned
         start = 0  # where the current response starts; bytes before it are consumed
-        done: list[dict[str, Any]] = []
         while True:
             if not self._has_content:
                 found = _CONTENT.search(buffer, pos)
@@ -269,7 +284,6 @@ class ResponseReader:
             if self._open_newline >= 0:
                 self._open_newline -= start
         self._scanned = pos
-        return done
 
     def _decode(self, buffer: bytearray, start: int, stop: int) -> dict[str, Any]:
         raw = buffer[start:stop]
