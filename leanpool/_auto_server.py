@@ -176,7 +176,7 @@ class AutoLeanServer(LeanServer):
         self.session_cache.reload(self, self._run_raw_locked)
 
     # ---------------------------------------------------------------- requests
-    def run(  # type: ignore[override]
+    def run(
         self,
         request: BaseREPLQuery,
         *,
@@ -235,11 +235,11 @@ class AutoLeanServer(LeanServer):
         """
         count = len(requests)
         timeouts = list(timeouts) if timeouts is not None else [None] * count
-        bases = list(id_bases) if id_bases is not None else [None] * count
+        bases: list[int | None] = list(id_bases) if id_bases is not None else [None] * count
         with self._lock:
             return self._run_batch_locked(list(requests), timeouts, bases, verbose)
 
-    async def async_run(  # type: ignore[override]
+    async def async_run(
         self,
         request: BaseREPLQuery,
         *,
@@ -295,10 +295,10 @@ class AutoLeanServer(LeanServer):
             sent: list[int] = []
             payloads: list[bytes] = []
             for index in pending:
-                request = prepared[index]
-                assert request is not None
+                to_send = prepared[index]
+                assert to_send is not None
                 try:
-                    payloads.append(encode_request(self._translate(request)))
+                    payloads.append(encode_request(self._translate(to_send)))
                     sent.append(index)
                 except LeanPoolError as exc:
                     results[index] = exc
@@ -310,10 +310,10 @@ class AutoLeanServer(LeanServer):
             outcomes = self._exchange_locked(payloads, [timeouts[i] for i in sent], verbose)
             again: list[int] = []
             for index, outcome in zip(sent, outcomes, strict=True):
-                request = prepared[index]
-                assert request is not None
+                answered = prepared[index]
+                assert answered is not None
                 if isinstance(outcome, dict):
-                    results[index] = self._to_caller(request, outcome, id_bases[index])
+                    results[index] = self._to_caller(answered, outcome, id_bases[index])
                 elif outcome is NOT_RUN:
                     again.append(index)
                 elif self._should_retry(outcome, retries[index]):

@@ -70,10 +70,14 @@ class LokyWorker:
     def submit(
         self, items: list[_worker.WorkItem]
     ) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
-        return self._executor.submit(_worker.serve, items)
+        future: Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]
+        future = self._executor.submit(_worker.serve, items)
+        return future
 
     def warm_up(self) -> Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]:
-        return self._executor.submit(_worker.warm_up)
+        future: Future[tuple[list[_worker.WorkResult], _worker.WorkerReport]]
+        future = self._executor.submit(_worker.warm_up)
+        return future
 
     def shutdown(self, wait: bool = False) -> None:
         self._end(wait, kill=False)
@@ -138,8 +142,9 @@ class RayWorker:
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True)
         options = {"num_cpus": 1, "max_restarts": 0, **ray_options}
-        self._ray = ray
-        self._actor = ray.remote(_RayWorkerActor).options(**options).remote(config, server_options)
+        self._ray: Any = ray
+        actor_class: Any = ray.remote(_RayWorkerActor)
+        self._actor: Any = actor_class.options(**options).remote(config, server_options)
 
     def submit(
         self, items: list[_worker.WorkItem]

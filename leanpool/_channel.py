@@ -257,13 +257,14 @@ class Exchange:
         self.proc.kill()
         self.done = True
         self.faulted = True
-        self.outcomes = [
-            ProtocolError(
-                "The REPL wrote output nobody asked for; the stream is out of step and the "
-                "process was killed.",
-                data=stray,
-            )
-        ] + [NOT_RUN] * (len(self.outcomes) - 1)
+        error = ProtocolError(
+            "The REPL wrote output nobody asked for; the stream is out of step and the "
+            "process was killed.",
+            data=stray,
+        )
+        self.outcomes = [NOT_RUN] * len(self.outcomes)
+        if self.outcomes:
+            self.outcomes[0] = error
 
     def _write_some(self) -> None:
         while self._written < len(self._out):

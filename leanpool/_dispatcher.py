@@ -342,7 +342,12 @@ class Dispatcher:
         self._watch(slot, task)
 
     def _watch(self, slot: Slot, task: Task) -> None:
-        task.future.add_done_callback(lambda _f, i=slot.index, t=task: self.put("done", (i, t)))
+        index = slot.index
+
+        def done(_future: Future[Any]) -> None:
+            self.put("done", (index, task))
+
+        task.future.add_done_callback(done)
 
     def _start_slot(self, slot: Slot) -> None:
         """Start the slot's next worker and warm it up (process, imports, REPL) right away."""
@@ -372,9 +377,9 @@ class Dispatcher:
             return
         by_seq = {pending.seq: pending for pending in task.pendings}
         for result in results:
-            pending = by_seq.pop(result.seq, None)
-            if pending is not None:
-                self._settle(pending, result.outcome)
+            answered = by_seq.pop(result.seq, None)
+            if answered is not None:
+                self._settle(answered, result.outcome)
         for pending in by_seq.values():  # defensive: a worker must answer every item
             self._settle(pending, LeanPoolError("The worker returned no result for this request."))
         if slot.ready_to_recycle:

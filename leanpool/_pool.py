@@ -45,6 +45,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from leanpool._backends import WorkerFactory, loky_worker
@@ -270,9 +271,7 @@ class LeanPool:
                     return
                 future = self._submit_safely(request)
                 window[index] = future
-                future.add_done_callback(
-                    lambda f, i=index: loop.call_soon_threadsafe(done.put_nowait, (i, f))
-                )
+                future.add_done_callback(partial(_notify_loop, loop, done, index))
 
         try:
             top_up()
@@ -467,7 +466,7 @@ class _Stream:
             if self.ordered:
                 self._order.append((index, future))
             else:
-                future.add_done_callback(lambda f, i=index: self._completed.put((i, f)))
+                future.add_done_callback(partial(_put_completed, self._completed, index))
 
     def next_ordered(self) -> tuple[int, Future[Any]] | None:
         if not self._order:
@@ -497,6 +496,21 @@ class _Stream:
     def cancel_rest(self) -> None:
         for _index, future in self._order:
             future.cancel()
+
+
+def _notify_loop(
+    loop: asyncio.AbstractEventLoop,
+    done: asyncio.Queue[tuple[int, Future[Any]]],
+    index: int,
+    future: Future[Any],
+) -> None:
+    loop.call_soon_threadsafe(done.put_nowait, (index, future))
+
+
+def _put_completed(
+    completed: queue.SimpleQueue[tuple[int, Future[Any]]], index: int, future: Future[Any]
+) -> None:
+    completed.put((index, future))
 
 
 def _results(stream: _Stream, deadline: float | None, return_exceptions: bool) -> Iterator[Any]:
