@@ -28,6 +28,15 @@ _EXPORTS: dict[str, str] = {
     "StateLostError": "leanpool._errors",
     "PoolShutdownError": "leanpool._errors",
     "LeanSetupError": "leanpool._errors",
+    # config and projects
+    "LeanREPLConfig": "leanpool._config",
+    "ReplLaunch": "leanpool._config",
+    "BaseProject": "leanpool._project",
+    "LocalProject": "leanpool._project",
+    "GitProject": "leanpool._project",
+    "TemporaryProject": "leanpool._project",
+    "TempRequireProject": "leanpool._project",
+    "LeanRequire": "leanpool._project",
     # protocol
     "Command": "leanpool.protocol",
     "FileCommand": "leanpool.protocol",
@@ -66,22 +75,27 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AutoLeanServer",
+    "BaseProject",
     "BaseSessionCache",
     "Batch",
     "BatchSummary",
     "Command",
     "CommandResponse",
     "FileCommand",
+    "GitProject",
     "InfoTree",
     "LeanCrashError",
     "LeanError",
     "LeanMemoryError",
     "LeanPool",
     "LeanPoolError",
+    "LeanREPLConfig",
+    "LeanRequire",
     "LeanServer",
     "LeanServerPool",
     "LeanSetupError",
     "LeanTimeoutError",
+    "LocalProject",
     "Message",
     "PickleEnvironment",
     "PickleProofState",
@@ -93,6 +107,7 @@ __all__ = [
     "ProofStep",
     "ProofStepResponse",
     "ProtocolError",
+    "ReplLaunch",
     "ReplaySessionCache",
     "RequestError",
     "ResponseReader",
@@ -100,6 +115,8 @@ __all__ = [
     "Sorry",
     "StateLostError",
     "Tactic",
+    "TempRequireProject",
+    "TemporaryProject",
     "UnpickleEnvironment",
     "UnpickleProofState",
     "WorkerCrashedError",
@@ -114,6 +131,7 @@ if TYPE_CHECKING:
     from leanpool._auto_server import AutoLeanServer
     from leanpool._backends import ray_backend
     from leanpool._batch import Batch, BatchSummary
+    from leanpool._config import LeanREPLConfig, ReplLaunch
     from leanpool._errors import (
         LeanCrashError,
         LeanMemoryError,
@@ -128,6 +146,14 @@ if TYPE_CHECKING:
         WorkerCrashedError,
     )
     from leanpool._pool import LeanPool
+    from leanpool._project import (
+        BaseProject,
+        GitProject,
+        LeanRequire,
+        LocalProject,
+        TemporaryProject,
+        TempRequireProject,
+    )
     from leanpool._server import LeanServer
     from leanpool._server_pool import LeanServerPool
     from leanpool._session import PoolSession
