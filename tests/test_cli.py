@@ -23,8 +23,10 @@ BAD = "theorem two_mul_three_bad : 2 * 3 = 7 := by decide\n"
 SORRY = "theorem needs_work (a b : Nat) : a + b = b + a := by sorry\n"
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {}), "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "leanpool", *args],
         cwd=cwd,
@@ -268,6 +270,59 @@ def test_doctor_counts_cached_repl_builds(tmp_path: Path) -> None:
             os.environ["LEANPOOL_CACHE_DIR"] = env_before
     assert str(cache) in done.stdout
     assert "repl-v4.19.0/.lake/build/bin/repl" in done.stdout
+
+
+# ------------------------------------------------------------------------------ fake Lean
+@pytest.fixture
+def fake_lean(tmp_path: Path) -> Any:
+    """Fake elan/lake/git (from the config tests) whose REPL build is the simulator."""
+    try:
+        from fake_tools import FakeTools
+    except ImportError:
+        pytest.skip("tests/fake_tools.py (fake elan, lake and git) is not available")
+    fakes = FakeTools(tmp_path / "fakes")
+    fakes.add_repl_remote()
+    return fakes
+
+
+def test_setup_reports_what_was_installed_where(tmp_path: Path, fake_lean: Any) -> None:
+    done = run_cli("setup", "--lean-version", "v4.19.0", cwd=tmp_path, env=fake_lean.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "leanpool setup: ready" in done.stdout
+    assert "v4.19.0" in done.stdout
+    assert str(fake_lean.cache) in done.stdout  # the REPL was built under the cache
+    assert "LEAN_PATH" in done.stdout  # the environment captured from lake env
+
+
+def test_verify_on_lean_is_not_labelled_simulator(tmp_path: Path, fake_lean: Any) -> None:
+    (tmp_path / "good.lean").write_text(GOOD)
+    output = tmp_path / "out.jsonl"
+    done = run_cli(
+        "verify",
+        "--lean-version",
+        "v4.19.0",
+        "-j",
+        "1",
+        "-o",
+        str(output),
+        "good.lean",
+        cwd=tmp_path,
+        env=fake_lean.env(),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SIMULATOR" not in done.stdout
+    assert json.loads(output.read_text())["verdict"] == "passed"
+
+
+def test_doctor_lists_toolchains_and_builds_after_setup(tmp_path: Path, fake_lean: Any) -> None:
+    setup = run_cli("setup", "--lean-version", "v4.19.0", cwd=tmp_path, env=fake_lean.env())
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    done = run_cli("doctor", cwd=tmp_path, env=fake_lean.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not found on PATH" not in done.stdout
+    rows = {line.split("│")[0].strip(): line for line in done.stdout.splitlines() if "│" in line}
+    assert "v4.19.0" in rows["toolchains"]
+    assert ".lake/build/bin/repl" in rows["REPL builds"]
 
 
 def test_version_and_console_script_module(tmp_path: Path) -> None:
