@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from leanpool.testing._elaborator import Elaboration, elaborate_command, header_modules
+from leanpool.testing._imports import ImportCost, ImportCosts
 from leanpool.testing._model import Environment
+from leanpool.testing._requests import Request
+from leanpool.testing._synthetic import SyntheticRepl
 from leanpool.testing._tactics import DEFAULT_CLOSING_TACTICS
 
 
@@ -125,3 +131,31 @@ def test_header_modules_and_where_the_header_ends() -> None:
     assert result.environment.imports == ("Mathlib.Data.Real.Basic", "A", "B")
     assert result.environment.opens == ("Real",)
     assert result.initial_environment.imports == result.environment.imports
+
+
+_WORDS = (
+    "theorem t example def f : := by sorry ( ) x y Nat h ∧ ∨ → ¬ ∀ ∃ , = < 1 2 + * intro "
+    "constructor exact apply cases rcases obtain induction induction' with | => have rw [ ] ← "
+    "simp at decide rfl omega · { } <;> ; all_goals case next use by_cases #eval #check open "
+    "namespace end variable import ?_ ⟨ ⟩ first try repeat specialize show from refine left "
+    "right exfalso True False - / % ^ @ [simp]"
+)
+_LEAN_WORDS = [*_WORDS.split(" "), "\n", "\n  "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_LEAN_WORDS), min_size=1, max_size=25), st.booleans())
+def test_the_toy_answers_any_text_without_raising(words: list[str], as_tactic: bool) -> None:
+    repl = SyntheticRepl(DEFAULT_CLOSING_TACTICS, ImportCosts({}, ImportCost()))
+    setup = (
+        "theorem t (x y : Nat) (h : x = y ∧ y = x) (g : ∃ k, k > x) : ∀ n : Nat, n = n := by sorry"
+    )
+    repl.answer(Request("command", {"cmd": setup}))
+    text = " ".join(words)
+    request = (
+        Request("proof_step", {"tactic": text, "proofState": 0})
+        if as_tactic
+        else Request("command", {"cmd": text})
+    )
+    answer = repl.answer(request)
+    assert "message" in answer or "env" in answer or "proofState" in answer

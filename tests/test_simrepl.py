@@ -425,3 +425,18 @@ def test_sim_config_launches_the_simulator_through_the_config(tmp_path: Path) ->
         timeout=60,
     )
     assert responses(result.stdout)[0]["messages"][0]["data"] == "42"
+
+
+def test_a_simulator_bug_is_answered_as_an_error_not_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leanpool.testing._requests import decode_request
+    from leanpool.testing.simrepl import _answer
+
+    class Broken:
+        def answer(self, request: object) -> dict[str, Any]:
+            raise RuntimeError("boom")
+
+    answer = _answer(Broken(), decode_request('{"cmd": "#eval 1"}'))
+    assert answer == {"message": "simrepl internal error: RuntimeError: boom"}
+    assert "RuntimeError: boom" in capsys.readouterr().err

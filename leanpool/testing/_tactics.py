@@ -345,6 +345,10 @@ class TacticEngine:
 
         Only the head identifier is resolved, and only a lone identifier is type-checked.
         """
+        if not term:
+            self._log("error", "expected term", None, None)
+            self.uses_sorry = True
+            return
         if len(term) == 1 and term[0].text == "sorry":
             self._add_sorry(Goal(goal.hypotheses, expected or "?"), term[0])
             return

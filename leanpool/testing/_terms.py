@@ -14,7 +14,6 @@ from leanpool.testing._syntax import OPENERS, Token, join_tokens, matching_close
 __all__ = [
     "Binder",
     "connective",
-    "identifiers",
     "leading_binder",
     "negate",
     "negated",
@@ -152,10 +151,6 @@ def _parse_binders(tokens: Sequence[Token]) -> list[Binder]:
             binders.append((token.text, None))
         index += 1
     return binders
-
-
-def identifiers(text: str) -> list[str]:
-    return [t.text for t in tokenize(text) if t.kind == "ident"]
 
 
 _TIGHT_OPERATORS = {"*", "/", "%", "^", "-", "¬", "↑"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -76,6 +77,16 @@ def _pay_costs(directives: Directives, request: Request, costs: ImportCosts) -> 
         effects.garbage()
 
 
+def _answer(backend: _Backend, request: Request) -> dict[str, Any]:
+    try:
+        return backend.answer(request)
+    except Fatal:
+        raise
+    except Exception as error:  # a bug of the toy must not pass for a crash of Lean
+        traceback.print_exc(file=sys.stderr)
+        return {"message": f"simrepl internal error: {type(error).__name__}: {error}"}
+
+
 def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """The request loop; returns the exit status (0 at end of input, 1 after a fatal error)."""
     effects.sleep_ms(options.startup_ms)
@@ -98,7 +109,7 @@ def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 response = problem_response(directives)
             else:
                 _pay_costs(directives, request, costs)
-                response = backend.answer(request)
+                response = _answer(backend, request)
                 command = request.kind in ("command", "file")
                 response = apply_answer_directives(
                     response, directives, request.source_text, command
