@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from leanpool._batch import BatchResult, Verdict
 from leanpool._cli._configs import (
     SETUP_HINT,
     SIMULATOR_LABEL,
@@ -139,9 +140,9 @@ class Record:
         return "uses sorry" if self.uses_sorry else ""
 
 
-def describe_outcome(record: Record, outcome: Any, verdict: str) -> None:
+def describe_outcome(record: Record, outcome: Any, verdict: Verdict) -> None:
     """Fill a record's errors from a response or an exception."""
-    record.verdict = verdict  # type: ignore[assignment]
+    record.verdict = verdict
     if isinstance(outcome, BaseException):
         record.fault_kind = type(outcome).__name__
         message = str(outcome) or type(outcome).__name__
@@ -187,9 +188,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if isinstance(record.input, InputProblem):
             record.verdict = "input_error"
             record.errors = [{"kind": "input_error", "message": record.input.message}]
-    for record in records:
-        if record.verdict == "input_error":
-            console.print(f"[red]input error[/] {_escape(record.input.message)}")  # type: ignore[union-attr]
+            console.print(f"[red]input error[/] {_escape(record.input.message)}")
     proofs = [r for r in records if isinstance(r.input, ProofInput)]
 
     started = time.monotonic()
@@ -264,7 +263,7 @@ def _submit_all(
             future = batch.submit(record.input.command, id=record.input.id)
             entry = batch.results[-1]
 
-            def finished(_future: Any, record: Record = record, entry: Any = entry) -> None:
+            def finished(_future: Any, record: Record = record, entry: BatchResult = entry) -> None:
                 # Runs after the batch's own callback, which set the verdict.
                 describe_outcome(record, entry.result, entry.verdict or "fault")
                 record.seconds = entry.seconds
