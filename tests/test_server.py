@@ -306,3 +306,18 @@ def test_missing_executable_fails_clearly() -> None:
 
 def test_pid_reporting(server: LeanServer) -> None:
     assert server.pid is not None and server.pid != os.getpid()
+
+
+def test_cgroup_backend_enforces_the_hard_limit_where_available() -> None:
+    from leanpool._memory import cgroup_support
+
+    support = cgroup_support()
+    if not support.available:
+        pytest.skip(f"no writable cgroup memory controller here: {support.reason}")
+    srv = LeanServer(sim_config(memory_hard_limit_mb=300), memory_backend="cgroup")
+    try:
+        assert eval_value(srv.run(Command(cmd="#eval 1 --!sim rss_mb=100"))) == "1"
+        with pytest.raises(LeanMemoryError, match="cgroup"):
+            srv.run(Command(cmd="#eval 2 --!sim rss_mb=400"), timeout=60)
+    finally:
+        srv.kill()

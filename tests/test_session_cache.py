@@ -1,0 +1,88 @@
+"""Session caches: replay and pickle rebuilds, caller-owned ids, bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leanpool._auto_server import AutoLeanServer
+from leanpool._session_cache import (
+    ID_BASE_STEP,
+    PickleSessionCache,
+    ReplaySessionCache,
+    response_id_paths,
+)
+from leanpool.protocol import Command, CommandResponse, ProofStep, ProofStepResponse
+from leanpool.testing import sim_config
+
+
+def test_response_id_paths_names_every_state() -> None:
+    response = {
+        "env": 3,
+        "sorries": [{"proofState": 4, "goal": "⊢ True"}, {"proofState": 5, "goal": "⊢ False"}],
+        "tactics": [{"proofState": 6, "tactic": "rfl"}],
+    }
+    assert list(response_id_paths(response)) == [
+        (("env",), "env", 3),
+        (("sorries", 0, "proofState"), "proofState", 4),
+        (("sorries", 1, "proofState"), "proofState", 5),
+        (("tactics", 0, "proofState"), "proofState", 6),
+    ]
+    step = {"proofState": 7, "goals": [], "proofStatus": "Completed"}
+    assert list(response_id_paths(step)) == [(("proofState",), "proofState", 7)]
+
+
+def test_caller_owned_ids_are_positional_and_rebuilt_after_restart() -> None:
+    cache = ReplaySessionCache()
+    server = AutoLeanServer(sim_config(), session_cache=cache, max_total_memory=None)
+    try:
+        base = 5 * ID_BASE_STEP
+        [raw] = server.run_batch_raw(
+            [Command(cmd="theorem t (p : Prop) (h : p) : p := by sorry")], id_bases=[base]
+        )
+        assert isinstance(raw, dict)
+        assert raw["env"] == -(base | 0)
+        assert raw["sorries"][0]["proofState"] == -(base | 1)
+        server.restart()
+        step = server.run(ProofStep(proof_state=-(base | 1), tactic="exact h"))
+        assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
+    finally:
+        server.kill()
+
+
+def test_adopted_recipe_is_materialized_on_first_use() -> None:
+    cache = ReplaySessionCache()
+    server = AutoLeanServer(sim_config(), session_cache=cache, max_total_memory=None)
+    try:
+        base = 9 * ID_BASE_STEP
+        cache.adopt(Command(cmd="def seven := 7"), id_base=base)
+        response = server.run(Command(cmd="#check seven", env=-(base | 0)))
+        assert isinstance(response, CommandResponse)
+        assert "seven" in response.messages[0].data
+    finally:
+        server.kill()
+
+
+def test_pickle_cache_unpickles_instead_of_replaying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PickleSessionCache(tmp_path)
+    server = AutoLeanServer(sim_config(), session_cache=cache, max_total_memory=None)
+    try:
+        kept = server.run(Command(cmd="def nine := 9"), add_to_session_cache=True)
+        assert isinstance(kept, CommandResponse)
+        assert list((tmp_path / "session_cache").glob("*.olean"))
+        server.restart()
+
+        def no_replay(*args: object, **kwargs: object) -> int:
+            raise AssertionError("replayed instead of unpickled")
+
+        monkeypatch.setattr(ReplaySessionCache, "materialize", no_replay)
+        response = server.run(Command(cmd="#check nine", env=kept.env))
+        assert isinstance(response, CommandResponse)
+        assert "nine" in response.messages[0].data
+        cache.clear()
+        assert not list((tmp_path / "session_cache").glob("*.olean"))
+    finally:
+        server.kill()
