@@ -236,15 +236,21 @@ class Dispatcher:
                 self.stats.deduplicated(len(pending.futures))
                 return
             self._in_flight_keys[pending.key] = pending
+        self._enqueue(pending)
+
+    def _enqueue(self, pending: Pending, front: bool = False) -> None:
+        """Queue a request: on its session's slot, else in the queue of its import header."""
         if pending.session is not None:
-            self.slots[pending.session.slot_index].pinned.append(pending)
+            waiting = self.slots[pending.session.slot_index].pinned
         else:
             key = pending.header.key if pending.header is not None else None
-            waiting = self._queues.get(key)
-            if waiting is None:
-                waiting = self._queues[key] = deque()
-            waiting.append(pending)
+            found = self._queues.get(key)
+            waiting = found if found is not None else self._queues.setdefault(key, deque())
             self._queued += 1
+        if front:
+            waiting.appendleft(pending)
+        else:
+            waiting.append(pending)
 
     # ---------------------------------------------------------------- dispatching
     def _pump(self) -> None:
@@ -410,15 +416,8 @@ class Dispatcher:
                         stderr_tail="",
                     ),
                 )
-            elif pending.session is not None:
-                slot.pinned.appendleft(pending)
             else:
-                key = pending.header.key if pending.header is not None else None
-                waiting = self._queues.get(key)
-                if waiting is None:
-                    waiting = self._queues[key] = deque()
-                waiting.appendleft(pending)
-                self._queued += 1
+                self._enqueue(pending, front=True)
 
     def _settle(self, pending: Pending, outcome: Any, record: bool = True) -> None:
         """Deliver one outcome to every future of the request, exactly once."""
