@@ -39,8 +39,11 @@ def ray_session() -> Iterator[None]:
     ray.shutdown()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        left = [p for p in psutil.Process().children(recursive=True)
-                if "resource_tracker" not in " ".join(p.cmdline())]
+        left = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())
+        ]
         if not [p for p in left if p.status() != psutil.STATUS_ZOMBIE]:
             return
         time.sleep(0.1)

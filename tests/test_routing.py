@@ -58,17 +58,46 @@ def test_shift_positions_everywhere_but_line_zero() -> None:
     response = {
         "messages": [
             {"severity": "error", "pos": {"line": 1, "column": 2}, "endPos": None, "data": "x"},
-            {"severity": "info", "pos": {"line": 0, "column": 0}, "endPos": {"line": 0, "column": 0},
-             "data": "tactic mode"},
+            {
+                "severity": "info",
+                "pos": {"line": 0, "column": 0},
+                "endPos": {"line": 0, "column": 0},
+                "data": "tactic mode",
+            },
         ],
-        "sorries": [{"proofState": 0, "pos": {"line": 2, "column": 0},
-                     "endPos": {"line": 2, "column": 5}, "goal": "⊢ True"}],
-        "tactics": [{"tactic": "rfl", "proofState": 1, "pos": {"line": 3, "column": 0},
-                     "endPos": {"line": 3, "column": 3}, "goals": "⊢ True",
-                     "usedConstants": []}],
-        "infotree": [{"kind": "TacticInfo", "node": {"stx": {"range": {
-            "synthetic": False, "start": {"line": 1, "column": 0},
-            "finish": {"line": 1, "column": 4}}}}, "children": []}],
+        "sorries": [
+            {
+                "proofState": 0,
+                "pos": {"line": 2, "column": 0},
+                "endPos": {"line": 2, "column": 5},
+                "goal": "⊢ True",
+            }
+        ],
+        "tactics": [
+            {
+                "tactic": "rfl",
+                "proofState": 1,
+                "pos": {"line": 3, "column": 0},
+                "endPos": {"line": 3, "column": 3},
+                "goals": "⊢ True",
+                "usedConstants": [],
+            }
+        ],
+        "infotree": [
+            {
+                "kind": "TacticInfo",
+                "node": {
+                    "stx": {
+                        "range": {
+                            "synthetic": False,
+                            "start": {"line": 1, "column": 0},
+                            "finish": {"line": 1, "column": 4},
+                        }
+                    }
+                },
+                "children": [],
+            }
+        ],
         "env": 0,
     }
     shifted = shift_positions(response, 4)

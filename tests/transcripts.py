@@ -103,5 +103,9 @@ def transcript_params() -> list[object]:
     """``pytest.mark.parametrize`` values, one per transcript (a single skipped case if absent)."""
     found = all_transcripts()
     if not found:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no transcripts at {TRANSCRIPTS_DIR}"))]
+        return [
+            pytest.param(
+                None, marks=pytest.mark.skip(reason=f"no transcripts at {TRANSCRIPTS_DIR}")
+            )
+        ]
     return [pytest.param(t, id=t.name) for t in found]
