@@ -102,12 +102,11 @@ def _python() -> Iterator[Finding]:
 
 
 def elan_path() -> str | None:
-    found = shutil.which("elan")
-    if found:
-        return found
-    home = Path(os.environ.get("ELAN_HOME", Path.home() / ".elan"))
-    candidate = home / "bin" / "elan"
-    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    """elan where setup looks for it (PATH, ``$ELAN_HOME/bin``, ``~/.elan/bin``)."""
+    from leanpool._setup import find_elan
+
+    found = find_elan()
+    return str(found) if found is not None else None
 
 
 def _elan() -> Iterator[Finding]:
@@ -165,13 +164,10 @@ def _toolchains() -> Iterator[Finding]:
 
 # ------------------------------------------------------------------------------------- cache
 def cache_directory() -> Path:
-    """Where LeanREPLConfig caches REPL builds (same rule as the config)."""
-    override = os.environ.get("LEANPOOL_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
+    """Where LeanREPLConfig caches REPL builds (the config's own rule)."""
+    from leanpool._setup import default_cache_dir
 
-    return Path(platformdirs.user_cache_dir("leanpool"))
+    return default_cache_dir()
 
 
 def _cache() -> Iterator[Finding]:
