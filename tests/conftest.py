@@ -23,10 +23,13 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     alive = []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                # loky's resource tracker lives as long as the test process, by design.
-                if "resource_tracker" not in " ".join(proc.cmdline()):
-                    alive.append(proc)
+            # loky's resource tracker lives as long as the test process, by design.
+            if (
+                proc.is_running()
+                and proc.status() != psutil.STATUS_ZOMBIE
+                and "resource_tracker" not in " ".join(proc.cmdline())
+            ):
+                alive.append(proc)
     return alive
 
 
