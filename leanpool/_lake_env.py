@@ -115,7 +115,8 @@ def capture_lake_env(tools: SetupTools, workdir: Path) -> dict[str, str]:
 def _capture(tools: SetupTools, workdir: Path) -> LakeEnvironment:
     step = "Capture the Lean environment (lake env)"
     before = tools.base_env()
-    output = tools.run_lake(step, "env", sys.executable, "-c", _PRINT_ENVIRONMENT, cwd=workdir)
+    python = sys.executable or "python3"  # empty when embedded; any Python can print os.environ
+    output = tools.run_lake(step, "env", python, "-c", _PRINT_ENVIRONMENT, cwd=workdir)
     parts = output.split(_MARK)
     try:
         after = json.loads(parts[1]) if len(parts) >= 3 else None
@@ -124,7 +125,7 @@ def _capture(tools: SetupTools, workdir: Path) -> LakeEnvironment:
     if not isinstance(after, dict):
         raise LeanSetupError.from_step(
             step,
-            [str(tools.lake()), "env", sys.executable, "-c", "<print the environment>"],
+            [str(tools.lake()), "env", python, "-c", "<print the environment>"],
             0,
             output,
             hint="lake env ran but the environment it passed on could not be read.",

@@ -167,6 +167,12 @@ def _ready(directory: Path) -> dict[str, object] | None:
     return marker if isinstance(marker, dict) else None
 
 
+def _temp_ready(directory: Path) -> bool:
+    """Finished by us, or (LeanInteract's rule, so its directories are reused, not wiped) it has
+    a ``lake-manifest.json``: ours only ever appear complete, through `staged_directory`."""
+    return _ready(directory) is not None or (directory / "lake-manifest.json").is_file()
+
+
 def _mark_ready(directory: Path, **facts: object) -> None:
     write_json_atomic(directory / _MARKER, facts)
 
@@ -217,7 +223,7 @@ class GitProject(BaseProject):
             tools.reporter.note(f"Project {self.url}: cached at {path}")
             return
         with self._lock(tools, f"set up the project {self.url}"):
-            if not path.exists():
+            if not path.exists() or not any(path.iterdir()):
                 with staged_directory(path) as scratch:
                     self._clone(tools, scratch)
                     self._finish(tools, scratch)
@@ -341,11 +347,11 @@ class BaseTempProject(BaseProject):
     def _setup(self) -> None:
         tools = self._tools(self.verbose)
         path = Path(self.get_directory())
-        if _ready(path) is not None:
+        if _temp_ready(path):
             tools.reporter.note(f"Temporary project for Lean {self.lean_version}: cached")
             return
         with self._lock(tools, f"create the temporary project {path}"):
-            if _ready(path) is not None:
+            if _temp_ready(path):
                 return
             with staged_directory(path) as scratch:
                 name, content = self._lakefile()

@@ -228,3 +228,26 @@ def test_projects_pickle_without_redoing_setup(fakes: FakeTools, tmp_path: Path)
     for project in projects:
         assert pickle.loads(pickle.dumps(project)) == project
     assert fakes.actions() == []
+
+
+def test_git_project_clones_into_an_empty_directory_it_is_given(
+    fakes: FakeTools, tmp_path: Path
+) -> None:
+    fakes.add_project_remote(PROJECT_URL, "v4.19.0")
+    (tmp_path / "empty").mkdir()
+    project = GitProject(url=PROJECT_URL, directory=tmp_path / "empty", auto_build=False)
+    assert (Path(project.get_directory()) / "lakefile.lean").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a git clone"):
+        GitProject(url=PROJECT_URL, directory=tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_a_temporary_project_leaninteract_made_is_reused(fakes: FakeTools, tmp_path: Path) -> None:
+    existing = local_dir(tmp_path / "made-before", mathlib=True)
+    TemporaryProject(
+        lean_version="v4.19.0", content="package a\n", directory=existing, verbose=False
+    )
+    assert fakes.actions() == []
+    assert (existing / "lakefile.lean").read_text() != "package a\n"  # left as it was
