@@ -206,6 +206,8 @@ class LeanREPLConfig:
             elan_path=self.elan_path,
             timeout=self.setup_timeout,
         )
+        if self.build_repl:
+            tools.elan()  # preflight: say "install elan" before any download
         if self.local_repl_path is not None:
             repl = prepare_local_repl(
                 tools,

@@ -363,3 +363,15 @@ def test_a_server_started_from_the_config_answers(fakes: FakeTools) -> None:
         response = server.run(Command(cmd="#eval 1+1"), timeout=60)
     assert response.env == 0
     assert [m.data for m in response.messages] == ["2"]
+
+
+def test_missing_elan_is_reported_before_anything_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes = use_fakes(tmp_path, monkeypatch, tools=("lake", "git"))
+    fakes.add_repl_remote()
+    monkeypatch.setenv("FAKE_TOOLS_FAIL", "git clone=network")  # offline, too
+    with pytest.raises(LeanSetupError, match="elan") as caught:
+        LeanREPLConfig(lean_version="v4.19.0", cache_dir=tmp_path / "cache")
+    assert "Network" not in str(caught.value)
+    assert fakes.actions() == []
