@@ -186,3 +186,22 @@ def _simrepl_command() -> list[str]:
     from leanpool.testing import sim_command
 
     return sim_command()
+
+
+def test_recording_survives_the_server_killing_the_proxy(tmp_path: Path) -> None:
+    from leanpool import Command, LeanREPLConfig, LeanServer
+    from leanpool.testing import sim_command
+
+    record = [*sim_command(), "--record", str(tmp_path), "--name", "live", "--"]
+    config = LeanREPLConfig(repl_cmd=[*record, *sim_command()])
+    server = LeanServer(config)
+    try:
+        server.run(Command(cmd="def x := 1"))
+        server.run(Command(cmd="#check x", env=0))
+    finally:
+        server.kill()  # SIGKILL of the whole group: no EOF, no clean exit
+    recorded_in = (tmp_path / "live.in").read_text(encoding="utf-8")
+    recorded_out = (tmp_path / "live.expected.out").read_bytes()
+    assert recorded_in.count('"cmd"') == 2
+    replayed = run_sim(recorded_in, "--replay", str(tmp_path))
+    assert replayed.stdout == recorded_out

@@ -35,20 +35,26 @@ def _read_response(stream: IO[bytes]) -> bytes | None:
 
 
 def record_session(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    """Run `options.command`, relay stdin/stdout, write the pair; the REPL's exit status."""
+    """Run `options.command`, relay stdin/stdout, write the pair; the REPL's exit status.
+
+    Both files are written as the session goes (flushed after every exchange), so a recording
+    survives the proxy being killed, which is how servers end their REPLs.
+    """
     assert options.record is not None
     folder = Path(options.record)
     folder.mkdir(parents=True, exist_ok=True)
     name = options.name or f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    requests: list[str] = []
-    responses: list[bytes] = []
+    recorded = 0
     child = subprocess.Popen(list(options.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None
     reader = RequestReader(stdin)
+    inputs = (folder / f"{name}.in").open("w", encoding="utf-8")
+    outputs = (folder / f"{name}.expected.out").open("wb")
     try:
         while (text := reader.read()) != "":
             request = text.rstrip("\n")
-            requests.append(request)
+            inputs.write(("\n\n" if inputs.tell() else "") + request)
+            inputs.flush()
             try:
                 child.stdin.write((request + "\n\n").encode("utf-8"))
                 child.stdin.flush()
@@ -59,14 +65,17 @@ def record_session(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> 
             response = _read_response(child.stdout)
             if response is None:
                 break
-            responses.append(response)
+            outputs.write(response)
+            outputs.flush()
+            recorded += 1
             stdout.write(response)
             stdout.flush()
     finally:
         with contextlib.suppress(BrokenPipeError):
             child.stdin.close()
         status = child.wait()
-        (folder / f"{name}.in").write_text("\n\n".join(requests) + "\n", encoding="utf-8")
-        (folder / f"{name}.expected.out").write_bytes(b"".join(responses))
-    print(f"simrepl: recorded {len(responses)} responses as {folder / name}", file=sys.stderr)
+        inputs.write("\n")
+        inputs.close()
+        outputs.close()
+    print(f"simrepl: recorded {recorded} responses as {folder / name}", file=sys.stderr)
     return status if status >= 0 else 128 - status  # a signal's number, as a shell reports it
