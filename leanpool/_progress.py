@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -41,7 +42,8 @@ def is_failure(outcome: Any) -> bool:
     return bool(callable(has_errors) and has_errors())
 
 
-def make_progress(transient: bool = False) -> Progress:
+def make_progress(transient: bool = False, console: Console | None = None) -> Progress:
+    """A progress display on stderr (results may be going to stdout), or on `console`."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -52,7 +54,7 @@ def make_progress(transient: bool = False) -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=transient,
-        console=None,
+        console=console or Console(stderr=True),
         refresh_per_second=8,
     )
 
@@ -60,8 +62,10 @@ def make_progress(transient: bool = False) -> Progress:
 class ProgressTracker:
     """A rich progress task that counts results as they arrive."""
 
-    def __init__(self, total: int | None, description: str = "Lean") -> None:
-        self._progress = make_progress()
+    def __init__(
+        self, total: int | None, description: str = "Lean", console: Console | None = None
+    ) -> None:
+        self._progress = make_progress(console=console)
         self._task = self._progress.add_task(description, total=total, failed=0, rate="")
         self._failed = 0
         self._done = 0
