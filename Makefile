@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,docs
+EXTRAS ?= dev,docs,ray
 
 .PHONY: install test lint typecheck demo bench docs clean
 
 install: $(STAMP)
 
-# Re-run pip only when the project's metadata changed: a second `make install` takes seconds.
-$(STAMP): pyproject.toml
+# Re-run pip only when what to install changed: a second `make install` takes seconds.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
@@ -42,8 +42,18 @@ demo: install
 docs: install
 	$(VENV)/bin/mkdocs build --strict --site-dir build/site
 
-bench: install
-	@echo "make bench: not yet implemented (the benchmark suite is a later issue)."
+# `make bench` (BENCH=quick|full|smoke): the benchmark suite on the REPL simulator, side by side
+# with LeanInteract; writes bench/results/latest.{json,md} and plots (bench/README.md).
+# Its own stamp: the `bench` extra (matplotlib, lean-interact) is installed on top of the others.
+BENCH       ?= quick
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS),bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench.run --mode $(BENCH)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
