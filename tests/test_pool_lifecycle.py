@@ -18,7 +18,7 @@ OWNER = textwrap.dedent(
     from leanpool.testing import sim_config
 
     pool = LeanPool(sim_config(), 2)
-    futures = [pool.submit(f"#eval {i} --!sim sleep_ms=200") for i in range(50)]
+    futures = [pool.submit(f"#eval {i} --!sim sleep_ms=200") for i in range(400)]
     pool.run("#eval 1")
     hung = pool.submit("#eval 2 --!sim hang")
     time.sleep(0.5)
@@ -26,8 +26,13 @@ OWNER = textwrap.dedent(
     if sys.argv[1] == "exit":
         sys.exit(0)
     if sys.argv[1] == "with":
-        with pool:
-            raise KeyboardInterrupt
+        try:
+            with pool:
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            settled = all(f.done() for f in futures) and hung.done()
+            print("cancelled", sum(f.cancelled() for f in futures), "settled", settled, flush=True)
+        sys.exit(0)
     time.sleep(120)
     """
 )
@@ -78,6 +83,9 @@ def test_owner_death_leaves_no_descendant(how: str) -> None:
         elif how == "sigint":
             owner.send_signal(signal.SIGINT)
         owner.wait(timeout=30)
+        if how == "with":  # Ctrl-C inside `with pool:` cancels what waits, ends what runs
+            words = owner.stdout.readline().split()
+            assert words[0] == "cancelled" and int(words[1]) > 0 and words[3] == "True"
         left = _wait_gone(family, within=5.0)
         assert not left, [(p.pid, p.cmdline()) for p in left]
         if how in ("sigint", "with", "exit"):
