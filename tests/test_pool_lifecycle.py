@@ -18,9 +18,9 @@ OWNER = textwrap.dedent(
     from leanpool.testing import sim_config
 
     pool = LeanPool(sim_config(), 2)
-    futures = [pool.submit(f"#eval {i} --!sim sleep_ms=200") for i in range(400)]
     pool.run("#eval 1")
     hung = pool.submit("#eval 2 --!sim hang")
+    futures = [pool.submit(f"#eval {i} --!sim sleep_ms=200") for i in range(400)]
     time.sleep(0.5)
     print("ready", flush=True)
     if sys.argv[1] == "exit":
