@@ -1,0 +1,275 @@
+"""Measuring: outcome accounting (one result per request, or it is lost), latency percentiles,
+closed-loop drivers, and RSS samplers.
+
+Everything a scenario reports goes through `Run`, so every variant of every scenario is counted
+the same way: submitted requests, results received, results by kind, and `lost` = submitted
+requests without exactly one result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+MB = 1024 * 1024
+_MARKER = re.compile(r"\bx(\d+) : Nat")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile (0..1) of `values`, nearest rank; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def latency_summary(latencies_s: list[float]) -> dict[str, float | None]:
+    """p50/p90/p99/mean/max in milliseconds."""
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000, 3)
+
+    return {
+        "p50": ms(percentile(latencies_s, 0.50)),
+        "p90": ms(percentile(latencies_s, 0.90)),
+        "p99": ms(percentile(latencies_s, 0.99)),
+        "mean": ms(statistics.fmean(latencies_s)) if latencies_s else None,
+        "max": ms(max(latencies_s)) if latencies_s else None,
+    }
+
+
+def classify(result: object) -> str:
+    """The kind of one result, for leanpool and LeanInteract alike (duck-typed).
+
+    ``ok`` (a response without error messages), ``lean_error`` (Lean rejected the input: an
+    error message or a `LeanError`), ``state_lost`` (the env / proof state named is unknown, or
+    could not be rebuilt), ``timeout``, ``crash``, ``memory``, or ``error:<Type>``.
+    """
+    if isinstance(result, BaseException):
+        if isinstance(result, TimeoutError):
+            return "timeout"
+        if isinstance(result, ConnectionAbortedError):
+            return "crash"
+        if isinstance(result, MemoryError):
+            return "memory"
+        if isinstance(result, LookupError) or "replay" in str(result):
+            return "state_lost"
+        return f"error:{type(result).__name__}"
+    if type(result).__name__ == "LeanError":
+        message = str(getattr(result, "message", ""))
+        return "state_lost" if message.startswith("Unknown") else "lean_error"
+    for message in getattr(result, "messages", None) or ():
+        if getattr(message, "severity", None) == "error":
+            return "lean_error"
+    return "ok"
+
+
+def episode_markers(result: object) -> set[int]:
+    """Episode numbers named by the goals (or error text) of a result: ``x<N> : Nat``."""
+    texts: list[str] = []
+    texts.extend(str(goal) for goal in getattr(result, "goals", None) or ())
+    texts.extend(str(getattr(s, "goal", "")) for s in getattr(result, "sorries", None) or ())
+    if type(result).__name__ == "LeanError":
+        texts.append(str(getattr(result, "message", "")))
+    return {int(match) for text in texts for match in _MARKER.findall(text)}
+
+
+@dataclass
+class Run:
+    """One measured variant: counts, kinds of results, latencies, wall time."""
+
+    name: str
+    submitted: int = 0
+    results: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, result: object, latency: float | None = None) -> str:
+        kind = classify(result)
+        self.results += 1
+        self.kinds[kind] += 1
+        if latency is not None:
+            self.latencies.append(latency)
+        return kind
+
+    @property
+    def lost(self) -> int:
+        return abs(self.submitted - self.results)
+
+    @property
+    def throughput(self) -> float | None:
+        return self.results / self.seconds if self.seconds > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "requests": self.submitted,
+            "results": self.results,
+            "lost": self.lost,
+            "seconds": round(self.seconds, 4),
+            "throughput_rps": None if self.throughput is None else round(self.throughput, 2),
+            "latency_ms": latency_summary(self.latencies),
+            "outcomes": dict(sorted(self.kinds.items())),
+            **self.notes,
+        }
+
+
+def best_of(runs: list[Run]) -> Run:
+    """The run with the highest throughput, noting every repetition's (the machine is shared:
+    other load only ever slows a run down, so the best repetition is the least disturbed)."""
+    best = max(runs, key=lambda r: r.throughput or 0.0)
+    best.notes["repeats"] = len(runs)
+    best.notes["throughput_rps_all"] = [round(r.throughput or 0.0, 2) for r in runs]
+    best.notes["lost_all_repeats"] = sum(r.lost for r in runs)
+    return best
+
+
+def drive_window(
+    run: Run,
+    submit: Callable[[Any], Future[Any]],
+    requests: Iterable[Any],
+    window: int,
+    deadline_s: float,
+) -> Run:
+    """Closed loop: keep `window` requests outstanding; latency = submit to result.
+
+    Results are counted in the futures' callbacks; requests without a result by the deadline
+    stay counted as lost (and their futures are cancelled where still possible).
+    """
+    slots = threading.Semaphore(window)
+    lock = threading.Lock()
+    closed = threading.Event()
+    futures: list[Future[Any]] = []
+
+    def settle(started: float, future: Future[Any]) -> None:
+        if closed.is_set():  # past the deadline: the request stays counted as lost
+            return
+        latency = time.perf_counter() - started
+        try:
+            outcome: object = future.result()
+        except BaseException as exc:
+            outcome = exc
+        with lock:
+            run.add(outcome, latency)
+        slots.release()
+
+    begin = time.perf_counter()
+    end_by = begin + deadline_s
+    for request in requests:
+        if not slots.acquire(timeout=max(0.0, end_by - time.perf_counter())):
+            break
+        started = time.perf_counter()
+        try:
+            future = submit(request)
+        except BaseException as exc:  # a refused submit is that request's result
+            run.submitted += 1
+            with lock:
+                run.add(exc, time.perf_counter() - started)
+            slots.release()
+            continue
+        run.submitted += 1
+        futures.append(future)
+        future.add_done_callback(functools.partial(settle, started))
+    for future in futures:
+        with contextlib.suppress(BaseException):
+            future.result(timeout=max(0.0, end_by - time.perf_counter()))
+    run.seconds = time.perf_counter() - begin
+    closed.set()
+    for future in futures:
+        future.cancel()
+    return run
+
+
+def drive_sequential(
+    run: Run, call: Callable[[Any], object], requests: Iterable[Any], deadline_s: float
+) -> Run:
+    """One request at a time (the latency of an idle client); exceptions are results."""
+    begin = time.perf_counter()
+    for request in requests:
+        if time.perf_counter() - begin > deadline_s:
+            break
+        run.submitted += 1
+        started = time.perf_counter()
+        try:
+            outcome = call(request)
+        except Exception as exc:
+            outcome = exc
+        run.add(outcome, time.perf_counter() - started)
+    run.seconds = time.perf_counter() - begin
+    return run
+
+
+# ------------------------------------------------------------------------ memory
+def own_rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss) / MB
+
+
+def descendants_rss_mb() -> dict[str, float]:
+    """RSS of this process's descendants: all of them, and the largest REPL (simulator)."""
+    total = 0.0
+    largest_repl = 0.0
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            try:
+                rss = float(child.memory_info().rss) / MB
+                is_repl = "simrepl" in " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            total += rss
+            if is_repl:
+                largest_repl = max(largest_repl, rss)
+    return {"total_mb": total, "largest_repl_mb": largest_repl}
+
+
+class Sampler:
+    """Calls `probe` every `interval` seconds on a thread; `samples` = [(t, value), ...]."""
+
+    def __init__(self, probe: Callable[[], Any], interval: float) -> None:
+        self.probe = probe
+        self.interval = interval
+        self.samples: list[tuple[float, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
+        self._start = 0.0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.samples.append((time.perf_counter() - self._start, self.probe()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._start = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(Exception):
+            self.samples.append((time.perf_counter() - self._start, self.probe()))
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as t: ...`` then ``t[0]`` is the elapsed wall time in seconds."""
+    holder = [0.0]
+    begin = time.perf_counter()
+    try:
+        yield holder
+    finally:
+        holder[0] = time.perf_counter() - begin

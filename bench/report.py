@@ -1,0 +1,387 @@
+"""latest.json and latest.md: the headline ratios against their targets, machine facts, and
+every scenario's variants (keys documented in bench/README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    scenario: str
+    at_least: float | None  # value >= at_least, or
+    exactly: float | None = None  # value == exactly
+    meaning: str = ""
+
+    def describe(self) -> str:
+        return f">= {self.at_least:g}" if self.at_least is not None else f"== {self.exactly:g}"
+
+    def met(self, value: float | None) -> bool | None:
+        if value is None:
+            return None
+        if self.at_least is not None:
+            return value >= self.at_least
+        return value == self.exactly
+
+
+TARGETS = (
+    Target(
+        "throughput_trivial_1w_vs_raw",
+        "s1_overhead",
+        0.8,
+        meaning="LeanPool (1 worker, streaming) / raw pipe loop, trivial commands, throughput",
+    ),
+    Target(
+        "scaling_efficiency_2w",
+        "s2_scaling",
+        0.9,
+        meaning="LeanPool with 2 workers / (2 x single LeanServer), cpu_ms=20, throughput",
+    ),
+    Target(
+        "speedup_vs_seed_recipe",
+        "s3_imports",
+        10.0,
+        meaning="seed recipe time / LeanPool (header affinity) time, import-heavy work",
+    ),
+    Target(
+        "affinity_vs_blind",
+        "s3_imports",
+        1.5,
+        meaning="LeanPool without header affinity time / with it",
+    ),
+    Target(
+        "faults_throughput_retained",
+        "s4_faults",
+        0.9,
+        meaning="throughput with 2% crashing commands / without",
+    ),
+    Target(
+        "speedup_vs_leaninteract_pool",
+        "s7_rl",
+        1.5,
+        meaning="LeanInteract LeanServerPool time / LeanPool time, RL-like workload",
+    ),
+    Target(
+        "lost_results",
+        "all",
+        None,
+        0,
+        meaning="requests without exactly one result (response or exception), all scenarios",
+    ),
+)
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def lost_results(scenarios: dict[str, Any]) -> dict[str, Any]:
+    by_scenario = {
+        name: sum(
+            int(v.get("lost_all_repeats", v.get("lost", 0))) for v in result.get("variants", [])
+        )
+        for name, result in scenarios.items()
+    }
+    return {"total": sum(by_scenario.values()), "by_scenario": by_scenario}
+
+
+def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
+    return {
+        "throughput_trivial_1w_vs_raw": _get(
+            scenarios, "s1_overhead", "throughput_vs_raw", "leanpool_LeanPool_1w_stream"
+        ),
+        "scaling_efficiency_2w": _get(
+            scenarios, "s2_scaling", "scaling_efficiency", f"leanpool_{workers}w"
+        ),
+        "speedup_vs_seed_recipe": _get(
+            scenarios, "s3_imports", "time_vs_leanpool_affinity", "seed_recipe"
+        ),
+        "affinity_vs_blind": _get(
+            scenarios, "s3_imports", "time_vs_leanpool_affinity", "leanpool_no_affinity"
+        ),
+        "faults_throughput_retained": _get(scenarios, "s4_faults", "throughput_retained"),
+        "speedup_vs_leaninteract_pool": _get(scenarios, "s7_rl", "leaninteract_time_vs_leanpool"),
+        "lost_results": lost_results(scenarios)["total"],
+    }
+
+
+def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
+    rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
+    useful = {name: v.get("useful_results_per_s") for name, v in rl.items()}
+    return {
+        "throughput_trivial_1w_sequential_vs_raw": _get(
+            scenarios, "s1_overhead", "throughput_vs_raw", "leanpool_LeanPool_1w_sequential"
+        ),
+        "throughput_trivial_leaninteract_server_vs_raw": _get(
+            scenarios, "s1_overhead", "throughput_vs_raw", "leaninteract_LeanServer"
+        ),
+        "scaling_efficiency_1w": _get(scenarios, "s2_scaling", "scaling_efficiency", "leanpool_1w"),
+        "leaninteract_scaling_efficiency_2w": _get(
+            scenarios,
+            "s2_scaling",
+            "scaling_efficiency",
+            f"leaninteract_{workers}w_vs_leaninteract_single",
+        ),
+        "speedup_vs_leaninteract_pool_imports": _get(
+            scenarios, "s3_imports", "time_vs_leanpool_affinity", "leaninteract_pool"
+        ),
+        "faults_p99_ratio": _get(scenarios, "s4_faults", "p99_ratio_with_vs_without"),
+        "useful_results_per_s_vs_leaninteract": (
+            round(useful["leanpool"] / useful["leaninteract"], 3)
+            if useful.get("leanpool") and useful.get("leaninteract")
+            else None
+        ),
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    def package(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "packages": {
+            name: package(name)
+            for name in ("leanpool", "lean-interact", "loky", "pydantic", "psutil", "matplotlib")
+        },
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def build(
+    mode: str,
+    started_at: str,
+    duration_s: float,
+    machine: dict[str, Any],
+    scenarios: dict[str, Any],
+    workers: int,
+    notes: list[str],
+) -> dict[str, Any]:
+    headline = ratios(scenarios, workers)
+    machine = {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    public = {
+        name: {k: v for k, v in result.items() if not k.startswith("_")}
+        for name, result in scenarios.items()
+    }
+    return {
+        "schema": SCHEMA_VERSION,
+        "mode": mode,
+        "started_at": started_at,
+        "duration_s": round(duration_s, 1),
+        "workers": workers,
+        "machine": machine,
+        "ratios": headline,
+        "targets": {
+            t.key: {
+                "target": t.describe(),
+                "value": headline.get(t.key),
+                "met": t.met(headline.get(t.key)),
+                "meaning": t.meaning,
+            }
+            for t in TARGETS
+        },
+        "extra_ratios": extra_ratios(scenarios, workers),
+        "lost_results": lost_results(scenarios),
+        "notes": notes,
+        "scenarios": public,
+    }
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------------ markdown
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) or "–"
+    return str(value)
+
+
+def _variants_table(variants: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| variant | requests | seconds | req/s | p50 ms | p99 ms | outcomes | lost |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for v in variants:
+        latency = v.get("latency_ms", {})
+        seconds = _fmt(v.get("seconds"))
+        if v.get("scaled_from"):
+            seconds += f" (scaled from {v['scaled_from']} commands)"
+        lines.append(
+            f"| {v['name']} | {v['requests']} | {seconds} | {_fmt(v.get('throughput_rps'))} | "
+            f"{_fmt(latency.get('p50'))} | {_fmt(latency.get('p99'))} | "
+            f"{_fmt(v.get('outcomes'))} | {v.get('lost')} |"
+        )
+    return lines
+
+
+_PLOTS = {
+    "s1_overhead": ["s1_throughput.png", "s1_latency_cdf.png"],
+    "s2_scaling": ["s2_scaling.png"],
+    "s3_imports": ["s3_imports.png"],
+    "s5_memory": ["s5_memory.png"],
+    "s6_streaming": ["s6_streaming.png"],
+    "s7_rl": ["s7_rl.png"],
+}
+
+_TITLES = {
+    "s1_overhead": "1. Client overhead (trivial commands)",
+    "s2_scaling": "2. Scaling (CPU-bound commands)",
+    "s3_imports": "3. Import-heavy work",
+    "s4_faults": "4. Faults",
+    "s5_memory": "5. Memory with leaking commands",
+    "s6_streaming": "6. Streaming through imap_unordered",
+    "s7_rl": "7. RL-like mixed workload",
+}
+
+
+def markdown(report: dict[str, Any], plots: list[str]) -> str:
+    machine = report["machine"]
+    lines = [
+        f"## Latest run: `{report['mode']}` mode, {report['started_at']}",
+        "",
+        f"{machine['cores']} cores ({machine['cpu_model']}), {machine['memory_gb']} GB, "
+        f"Python {machine['python']}, leanpool {machine['packages'].get('leanpool')}, "
+        f"lean-interact {machine['packages'].get('lean-interact')}; {report['workers']} workers; "
+        f"load average {machine['load_average_at_start']} at start, "
+        f"{machine['load_average_at_end']} at end; {report['duration_s']} s in all. "
+        f"Everything runs on the REPL simulator.",
+        "",
+        "| ratio | value | target | met | meaning |",
+        "| --- | ---: | ---: | :---: | --- |",
+    ]
+    for key, target in report["targets"].items():
+        met = {True: "yes", False: "**no**", None: "–"}[target["met"]]
+        lines.append(
+            f"| `{key}` | {_fmt(target['value'])} | {target['target']} | {met} | "
+            f"{target['meaning']} |"
+        )
+    lines += ["", "Other ratios: " + _fmt(report["extra_ratios"]) + ".", ""]
+    for note in report["notes"]:
+        lines.append(f"- {note}")
+    if report["notes"]:
+        lines.append("")
+    for name, result in report["scenarios"].items():
+        lines += [f"### {_TITLES.get(name, name)}", ""]
+        if "error" in result:
+            lines += ["The scenario failed:", "", "```", result["error"][-3000:], "```", ""]
+            continue
+        if result.get("description"):
+            lines += [result["description"] + ".", ""]
+        lines += _variants_table(result.get("variants", []))
+        lines.append("")
+        lines += _scenario_details(name, result)
+        for plot in _PLOTS.get(name, []):
+            if plot in plots:
+                lines += [f"![{plot}]({plot})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if name == "s2_scaling":
+        lines.append(f"Scaling efficiency: {_fmt(result.get('scaling_efficiency'))}.")
+    elif name == "s3_imports":
+        lines.append(
+            f"Time relative to leanpool with affinity: "
+            f"{_fmt(result.get('time_vs_leanpool_affinity'))}."
+        )
+    elif name == "s4_faults":
+        recovery = result.get("recovery", {})
+        lines.append(
+            f"Throughput retained with crashes: {_fmt(result.get('throughput_retained'))}; "
+            f"p99 with / without: {_fmt(result.get('p99_ratio_with_vs_without'))}."
+        )
+        lines.append("")
+        lines.append("| recovery | median ms | max ms |")
+        lines.append("| --- | ---: | ---: |")
+        for key in ("after_hang_timeout", "after_worker_sigkill", "after_repl_sigkill"):
+            item = recovery.get(key, {})
+            lines.append(f"| {key} | {_fmt(item.get('median_ms'))} | {_fmt(item.get('max_ms'))} |")
+        lines.append("")
+        lines.append(
+            f"Hang timeout {recovery.get('hang_timeout_s')} s, overshoot (timeout to the "
+            f"caller seeing it): {_fmt(recovery.get('timeout_overshoot', {}).get('median_ms'))} "
+            f"ms median; outcomes of the hung requests: {recovery.get('hang_request_outcomes')}; "
+            f"of the requests right after a kill: {recovery.get('request_after_kill_outcomes')}."
+        )
+    elif name == "s5_memory":
+        for v in result.get("variants", []):
+            lines.append(
+                f"- {v['name']}: peak RSS of workers + REPLs {_fmt(v.get('peak_total_rss_mb'))} "
+                f"MB (largest REPL {_fmt(v.get('peak_repl_rss_mb'))} MB), REPL restarts "
+                f"{_fmt(v.get('repl_restarts'))}, worker recycles {_fmt(v.get('worker_recycles'))}."
+            )
+    elif name == "s6_streaming":
+        for v in result.get("variants", []):
+            lines.append(
+                f"Parent RSS: {_fmt(v.get('parent_rss_before_mb'))} MB before, peak "
+                f"{_fmt(v.get('parent_rss_peak_mb'))} MB, growth over the second half "
+                f"{_fmt(v.get('parent_rss_growth_second_half_mb'))} MB "
+                f"({v['results']} results of {v['requests']})."
+            )
+    elif name == "s7_rl":
+        lines.append(f"Plan: {_fmt(result.get('plan'))}.")
+        lines.append("")
+        for v in result.get("variants", []):
+            lines.append(
+                f"- {v['name']} ({v.get('driver')}): checks {_fmt(v.get('checks'))}; "
+                f"unexpected {_fmt(v.get('unexpected_outcomes'))}; useful results/s "
+                f"{_fmt(v.get('useful_results_per_s'))}."
+            )
+        probe = result.get("leaninteract_async_probe")
+        if probe:
+            lines.append(f"- LeanInteract `async_run` probe: {_fmt(probe)}.")
+    if lines:
+        lines.append("")
+    return lines

@@ -1,0 +1,99 @@
+"""Smoke test of the benchmark suite (bench/): it runs end to end in its tiny mode and writes a
+latest.json of the documented shape. Structure only: speed is never asserted here (the numbers
+of a smoke run mean nothing, and machines are noisy)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RATIO_KEYS = {
+    "throughput_trivial_1w_vs_raw",
+    "scaling_efficiency_2w",
+    "speedup_vs_seed_recipe",
+    "affinity_vs_blind",
+    "faults_throughput_retained",
+    "speedup_vs_leaninteract_pool",
+    "lost_results",
+}
+SCENARIOS = {
+    "s1_overhead",
+    "s2_scaling",
+    "s3_imports",
+    "s4_faults",
+    "s5_memory",
+    "s6_streaming",
+    "s7_rl",
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--mode", "smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return out, json.loads((out / "latest.json").read_text(encoding="utf-8"))
+
+
+def test_every_scenario_ran_and_no_result_was_lost(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    _out, report = smoke_run
+    assert report["mode"] == "smoke"
+    assert set(report["scenarios"]) == SCENARIOS
+    for name, scenario in report["scenarios"].items():
+        assert "error" not in scenario, f"{name}: {scenario.get('error')}"
+        assert scenario["variants"], name
+        for variant in scenario["variants"]:
+            assert variant["results"] == variant["requests"], (name, variant["name"])
+            assert variant["lost"] == 0, (name, variant["name"])
+            assert sum(variant["outcomes"].values()) == variant["results"], (name, variant)
+    assert report["lost_results"]["total"] == 0
+    assert report["ratios"]["lost_results"] == 0
+
+
+def test_ratios_and_targets_have_the_documented_keys(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _out, report = smoke_run
+    assert set(report["ratios"]) >= RATIO_KEYS
+    assert set(report["targets"]) == RATIO_KEYS
+    for key, target in report["targets"].items():
+        assert target["value"] == report["ratios"][key]
+        assert target["met"] in (True, False, None)
+    leanpool_only = {"throughput_trivial_1w_vs_raw", "scaling_efficiency_2w", "affinity_vs_blind"}
+    for key in leanpool_only | {"faults_throughput_retained"}:
+        assert isinstance(report["ratios"][key], float) and report["ratios"][key] > 0, key
+    machine = report["machine"]
+    assert machine["cores"] and machine["python"] and "leanpool" in machine["packages"]
+
+
+def test_report_files_and_dated_copy(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    out, report = smoke_run
+    text = (out / "latest.md").read_text(encoding="utf-8")
+    for key in RATIO_KEYS:
+        assert f"`{key}`" in text
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (out / image).is_file(), image
+    copies = list((out / "runs").iterdir())
+    assert len(copies) == 1 and (copies[0] / "latest.json").is_file()
+    assert json.loads((copies[0] / "latest.json").read_text(encoding="utf-8")) == report
+
+
+def test_readme_documents_every_key(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    _out, report = smoke_run
+    readme = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    keys = set(report) | set(report["ratios"]) | set(report["extra_ratios"])
+    undocumented = sorted(key for key in keys if f"`{key}`" not in readme)
+    assert not undocumented, f"bench/README.md does not document: {undocumented}"
