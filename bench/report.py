@@ -203,6 +203,7 @@ def build(
     notes: list[str],
 ) -> dict[str, Any]:
     headline = ratios(scenarios, workers)
+    notes = [*notes, *_findings(scenarios)]
     machine = {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
     public = {
         name: {k: v for k, v in result.items() if not k.startswith("_")}
@@ -230,6 +231,28 @@ def build(
         "notes": notes,
         "scenarios": public,
     }
+
+
+def _findings(scenarios: dict[str, Any]) -> list[str]:
+    """Notes without which a headline ratio would mislead."""
+    notes: list[str] = []
+    rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
+    li, lp = rl.get("leaninteract"), rl.get("leanpool")
+    planned = _get(scenarios, "s7_rl", "plan", "requests")
+    if li and lp and planned:
+        checks = li.get("checks", {})
+        notes.append(
+            f"Scenario 7 compares unequal work: leanpool answered all {lp['requests']} requests "
+            f"of the plan ({lp.get('checks', {}).get('as_planned', 0)} as planned); LeanInteract "
+            f"sent {li['requests'] - li.get('setup_requests', 0)} of the plan's {planned} (plus "
+            f"{li.get('setup_requests', 0)} header imports): "
+            f"{checks.get('skipped_parent_failed', 0)} steps were never sent because their "
+            f"parent state was lost, {li['outcomes'].get('state_lost', 0)} failed with a lost "
+            f"state and {checks.get('wrong_state', 0)} responses showed another episode's goal. "
+            f"Results that are right, per second: leanpool {lp.get('useful_results_per_s')}, "
+            f"LeanInteract {li.get('useful_results_per_s')}."
+        )
+    return notes
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -352,8 +375,10 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
         lines.append(
             f"Hang timeout {recovery.get('hang_timeout_s')} s, overshoot (timeout to the "
             f"caller seeing it): {_fmt(recovery.get('timeout_overshoot', {}).get('median_ms'))} "
-            f"ms median; outcomes of the hung requests: {recovery.get('hang_request_outcomes')}; "
-            f"of the requests right after a kill: {recovery.get('request_after_kill_outcomes')}."
+            f"ms median. Outcomes of the hung requests (and of requests failing before the "
+            f"worker served again): {recovery.get('hang_request_outcomes')}; requests that "
+            f"failed after a worker SIGKILL: {recovery.get('failed_requests_after_worker_sigkill')}"
+            f", after a REPL SIGKILL: {recovery.get('failed_requests_after_repl_sigkill')}."
         )
     elif name == "s5_memory":
         for v in result.get("variants", []):

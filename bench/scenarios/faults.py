@@ -4,10 +4,11 @@
   (``--!sim crash``, after paying their CPU time), against the same commands without crashes;
   closed loop, 4 in flight per worker; each variant's best of `fault_repeats` interleaved runs.
 * Recovery after a hang: a ``--!sim hang`` request with a timeout; the clock starts when its
-  `LeanTimeoutError` reaches the caller and stops when a trivial request submitted right then is
-  answered (1 worker, so it is the same worker).
+  `LeanTimeoutError` reaches the caller and stops when the worker answers again (trivial requests
+  sent one after another from then on until one succeeds; 1 worker, so it is the same worker).
 * Recovery after SIGKILL: of the worker process, and separately of its REPL process; the clock
-  starts at the kill and stops when a trivial request submitted right after it is answered.
+  starts at the kill and stops when the worker answers again (same loop); requests that failed in
+  between are listed by kind.
 """
 
 from __future__ import annotations
@@ -103,10 +104,22 @@ def _recovery(ctx: Context, config: Any, pool_class: Any) -> dict[str, Any]:
     timeout = ctx.sizes.hang_timeout_s
     after_hang: list[float] = []
     timeout_overshoot: list[float] = []
-    after_worker_kill: list[float] = []
-    after_repl_kill: list[float] = []
-    kinds: list[str] = []
+    hang_outcomes: list[str] = []
+    after_kill: dict[str, list[float]] = {"pid": [], "repl_pid": []}
+    failed_after_kill: dict[str, list[str]] = {"pid": [], "repl_pid": []}
     fresh = itertools.count(10_000)  # distinct texts: a repeated one would come from the cache
+
+    def until_served(pool: Any, failures: list[str]) -> None:
+        """Send trivial requests until one is answered (failures are recorded, at most 20)."""
+        while True:
+            try:
+                pool.run(f"#eval {next(fresh)}")
+                return
+            except Exception as exc:
+                failures.append(classify(exc))
+                if len(failures) >= 20:
+                    return
+
     with pool_class(config, max_workers=1, progress=False) as pool:
         pool.run("#eval 0")
         for k in range(repeats):
@@ -114,37 +127,34 @@ def _recovery(ctx: Context, config: Any, pool_class: Any) -> dict[str, Any]:
             hung = pool.submit(f"#eval {k} --!sim hang", timeout=timeout)
             try:
                 hung.result()
-                kinds.append("ok")
+                hang_outcomes.append("ok")
             except Exception as exc:
-                kinds.append(classify(exc))
+                hang_outcomes.append(classify(exc))
             timed_out = time.perf_counter()
             timeout_overshoot.append(timed_out - started - timeout)
-            pool.run(f"#eval {next(fresh)}")
+            until_served(pool, hang_outcomes)
             after_hang.append(time.perf_counter() - timed_out)
 
         for _ in range(repeats):
-            for which, samples in (("pid", after_worker_kill), ("repl_pid", after_repl_kill)):
-                pool.run(f"#eval {next(fresh)} --!sim sleep_ms=1")
+            for which, samples in after_kill.items():
+                pool.run(f"#eval {next(fresh)} --!sim sleep_ms=1")  # fresh stats: its pids
                 pid = _worker_info(pool, which)
                 if pid is None:
                     continue
                 killed = time.perf_counter()
                 os.kill(pid, signal.SIGKILL)
-                try:
-                    result: object = pool.run(f"#eval {next(fresh)}")
-                except Exception as exc:
-                    result = exc
+                until_served(pool, failed_after_kill[which])
                 samples.append(time.perf_counter() - killed)
-                kinds.append(classify(result))
         stats = pool.stats()
     return {
         "hang_timeout_s": timeout,
-        "hang_request_outcomes": kinds[:repeats],
+        "hang_request_outcomes": hang_outcomes,
         "timeout_overshoot": _summary(timeout_overshoot),
         "after_hang_timeout": _summary(after_hang),
-        "after_worker_sigkill": _summary(after_worker_kill),
-        "after_repl_sigkill": _summary(after_repl_kill),
-        "request_after_kill_outcomes": kinds[repeats:],
+        "after_worker_sigkill": _summary(after_kill["pid"]),
+        "after_repl_sigkill": _summary(after_kill["repl_pid"]),
+        "failed_requests_after_worker_sigkill": failed_after_kill["pid"],
+        "failed_requests_after_repl_sigkill": failed_after_kill["repl_pid"],
         "pool_restarts": stats.restarts,
         "pool_recycles": stats.recycles,
     }

@@ -286,7 +286,11 @@ def run(ctx: Context) -> dict[str, Any]:
         "variants": list(variants.values()),
         "leaninteract_time_vs_leanpool": round(li / lp, 3) if lp and li else None,
         "leaninteract_async_probe": probe,
-        "_plot": {"seconds": {name: v["seconds"] for name, v in variants.items()}},
+        "_plot": {
+            "seconds": {name: v["seconds"] for name, v in variants.items()},
+            "useful": {name: v["useful_results"] for name, v in variants.items()},
+            "planned": summary["requests"],
+        },
     }
 
 
