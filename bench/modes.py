@@ -10,6 +10,7 @@ MODES = ("smoke", "quick", "full")
 
 @dataclass(frozen=True)
 class Sizes:
+    deadline_s: float  # per measured variant: what is unanswered by then counts as lost
     repeats: int  # throughput measurements of scenarios 1 and 2: best of this many, interleaved
     # 1. client overhead
     trivial_requests: int  # per sequential client (latency)
@@ -49,6 +50,7 @@ class Sizes:
 
 SIZES: dict[str, Sizes] = {
     "smoke": Sizes(
+        deadline_s=120,
         repeats=1,
         throughput_requests=100,
         trivial_requests=30,
@@ -79,6 +81,7 @@ SIZES: dict[str, Sizes] = {
         rl_async_probe=False,
     ),
     "quick": Sizes(
+        deadline_s=600,
         repeats=3,
         throughput_requests=20_000,
         trivial_requests=3000,
@@ -109,11 +112,12 @@ SIZES: dict[str, Sizes] = {
         rl_async_probe=True,
     ),
     "full": Sizes(
+        deadline_s=1800,
         repeats=5,
         throughput_requests=50_000,
         trivial_requests=10_000,
         pool_sequential_requests=3000,
-        cpu_requests=1000,
+        cpu_requests=500,
         cpu_ms=20,
         import_commands=200,
         import_commands_slow=200,
@@ -132,8 +136,8 @@ SIZES: dict[str, Sizes] = {
         leak_memory_limit_mb=400,
         leak_max_tasks=150,
         stream_requests=100_000,
-        rl_episodes=96,
-        rl_steps=40,
+        rl_episodes=64,
+        rl_steps=32,
         rl_timeout_s=5.0,
         rl_in_flight=64,
         rl_async_probe=True,

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir=Path(workdir),
             workers=args.workers,
             with_leaninteract=with_li,
+            deadline_s=sizes.deadline_s,
         )
         ctx.log(f"mode {args.mode}, {args.workers} workers, LeanInteract: {with_li}")
         scenarios = run_scenarios(ctx, _selected(args.only))

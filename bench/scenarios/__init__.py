@@ -21,7 +21,7 @@ class Context:
     workdir: Path  # scratch space (LeanInteract's offline REPL directories)
     workers: int = 2
     with_leaninteract: bool = True
-    deadline_s: float = 600.0  # per measured variant: past it, what is unanswered is lost
+    deadline_s: float = 600.0  # per measured variant (see Sizes.deadline_s)
     seed: int = 20251125
     skipped: list[str] = field(default_factory=list)
 
