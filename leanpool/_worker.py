@@ -91,7 +91,7 @@ class _WorkerCache(ReplaySessionCache):
     def _bind_response(
         self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
     ) -> None:
-        header_id = entry.ids.get(())
+        header_id = entry.ids.get((), entry.ids.get(("env",)))  # before / after its first bind
         if header_id in self.header_ids:
             self.header_imports += 1
             if response.get("messages") or "env" not in response:

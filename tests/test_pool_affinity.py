@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from leanpool import LeanPool
 from leanpool.protocol import CommandResponse
 from leanpool.testing import sim_config
@@ -27,3 +29,19 @@ def test_four_headers_200_commands_two_workers_pay_at_most_eight_imports() -> No
         stats = pool.stats()
     assert all(isinstance(r, CommandResponse) and len(r.sorries) == 1 for r in results)
     assert 4 <= stats.header_imports <= 8, stats.header_imports
+
+
+def test_a_restart_re_imports_the_header_and_counts_it() -> None:
+    from leanpool import LeanCrashError
+    from leanpool.protocol import ProofStep, ProofStepResponse
+
+    with LeanPool(sim_config(imports={"HeaderA": (100, 10)}), 1, timeout=30) as pool:
+        session = pool.session()
+        root = session.run("import HeaderA\ntheorem t (p : Prop) (h : p) : p := by sorry")
+        state = root.sorries[0].proof_state
+        assert pool.stats().header_imports == 1
+        with pytest.raises(LeanCrashError):
+            session.run(ProofStep(proof_state=state, tactic="skip --!sim crash"))
+        step = session.run(ProofStep(proof_state=state, tactic="exact h"))
+        assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
+        assert pool.stats().header_imports == 2  # the header again, for the rebuilt state
