@@ -145,9 +145,17 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         ),
         "faults_p99_ratio": _get(scenarios, "s4_faults", "p99_ratio_with_vs_without"),
         "useful_results_per_s_vs_leaninteract": (
+            round(useful["leanpool_standby"] / useful["leaninteract"], 3)
+            if useful.get("leanpool_standby") and useful.get("leaninteract")
+            else None
+        ),
+        "useful_results_per_s_vs_leaninteract_defaults": (
             round(useful["leanpool"] / useful["leaninteract"], 3)
             if useful.get("leanpool") and useful.get("leaninteract")
             else None
+        ),
+        "speedup_vs_leaninteract_pool_defaults": _get(
+            scenarios, "s7_rl", "leaninteract_time_vs_leanpool_defaults"
         ),
     }
 
@@ -237,7 +245,7 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
     """Notes without which a headline ratio would mislead."""
     notes: list[str] = []
     rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
-    li, lp = rl.get("leaninteract"), rl.get("leanpool")
+    li, lp = rl.get("leaninteract"), rl.get("leanpool_standby") or rl.get("leanpool")
     planned = _get(scenarios, "s7_rl", "plan", "requests")
     if li and lp and planned:
         checks = li.get("checks", {})

@@ -56,6 +56,7 @@ from leanpool._session_cache import (
     response_id_paths,
     set_path,
 )
+from leanpool._standby import Standby
 from leanpool.protocol import BaseREPLQuery, encode_request, parse_response
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class AutoLeanServer(LeanServer):
         rss_limit_mb: float | None = None,
         memory_backend: MemoryBackend = "rlimit",
         watchdog_interval: float = 0.05,
+        standby: bool = False,
     ) -> None:
         self.max_total_memory = max_total_memory
         self.max_process_memory = max_process_memory
@@ -114,6 +116,9 @@ class AutoLeanServer(LeanServer):
         self._generation = -1
         self._next_system_check = 0.0
         self._restart_cause = "start"
+        self.standby = standby
+        self._standby: Standby | None = None
+        self._roots_version = -1
         super().__init__(
             config,
             rss_limit_mb=rss_limit_mb,
@@ -128,6 +133,8 @@ class AutoLeanServer(LeanServer):
         return self._generation
 
     def start(self) -> None:
+        if self._promote_standby():
+            return
         for attempt in Retrying(
             stop=stop_after_attempt(self.max_restart_attempts),
             wait=self.restart_wait,
@@ -137,6 +144,43 @@ class AutoLeanServer(LeanServer):
             with attempt:
                 super().start()
         self._begin_generation()
+        if self.standby and self._standby is None:
+            self._standby = Standby(self._spawn_process, self.session_cache.root_requests)
+
+    def kill(self) -> None:
+        """End the REPL (and the standby, if any) now."""
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.close()
+        super().kill()
+
+    def __del__(self) -> None:
+        standby = getattr(self, "_standby", None)
+        if standby is not None:
+            standby.close()
+        super().__del__()
+
+    @property
+    def standby_pid(self) -> int | None:
+        """The standby REPL's process id, when one is ready or warming."""
+        return self._standby.pid if self._standby is not None else None
+
+    def _promote_standby(self) -> bool:
+        """Replace the REPL by the warm standby; False when there is none ready."""
+        taken = self._standby.take() if self._standby is not None else None
+        if taken is None:
+            return False
+        proc, reader, warmed = taken
+        self._adopt_process(proc, reader)
+        self._begin_generation()
+        self._observe(list(warmed.values()))
+        for session_id, response in warmed.items():
+            try:
+                self.session_cache.bind_replayed(self, session_id, response)
+            except LeanPoolError:  # e.g. a header the worker does not share: replayed on use
+                continue
+        logger.info("standby REPL pid %d took over (%d states warm)", proc.pid, len(warmed))
+        return True
 
     def restart(self, verbose: bool = False) -> None:
         """Restart the REPL (session-cached states are replayed on first use)."""
@@ -237,7 +281,15 @@ class AutoLeanServer(LeanServer):
         timeouts = list(timeouts) if timeouts is not None else [None] * count
         bases: list[int | None] = list(id_bases) if id_bases is not None else [None] * count
         with self._lock:
-            return self._run_batch_locked(list(requests), timeouts, bases, verbose)
+            results = self._run_batch_locked(list(requests), timeouts, bases, verbose)
+        self._notify_standby()
+        return results
+
+    def _notify_standby(self) -> None:
+        """Tell the standby when there are new root requests for it to run ahead of time."""
+        if self._standby is not None and self.session_cache.roots_version != self._roots_version:
+            self._roots_version = self.session_cache.roots_version
+            self._standby.notify()
 
     async def async_run(
         self,
@@ -262,6 +314,7 @@ class AutoLeanServer(LeanServer):
                     translated = self._to_caller(
                         prepared, outcome, 0 if add_to_session_cache else None
                     )
+                    self._notify_standby()
                     return parse_response(translated, request=prepared)
                 if self._should_retry(outcome, retries):
                     retries += 1

@@ -36,7 +36,7 @@ from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedErro
 from leanpool._routing import HeaderSplit
 from leanpool._slot import Slot, Task
 from leanpool._stats import StatsBook
-from leanpool._worker import WorkItem
+from leanpool._worker import WorkerReport, WorkItem, WorkResult
 from leanpool.protocol import BaseREPLQuery, LeanError
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class Dispatcher:
         self._in_flight_keys: dict[str, Pending] = {}
         self._results: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
+        self._service_estimate: float | None = None  # seconds per request in a worker
         self._last_publish = 0.0
         self._cancel_queued = False
         self._kill = False
@@ -303,12 +304,26 @@ class Dispatcher:
                 rank = 0
             elif not any(other.holds(key) for other in self.slots if other.state == "up"):
                 rank = 1
-            else:
+            elif self._worth_importing(key, len(waiting)):
                 rank = 2
+            else:
+                continue  # the workers holding this header will be done sooner than an import
             candidate = (rank, waiting[0].seq)
             if best is None or candidate < best:
                 best, best_key = candidate, key
         return best_key
+
+    def _worth_importing(self, key: tuple[str, ...], waiting: int) -> bool:
+        """Whether another worker should import `key` to help with `waiting` requests: only when
+        the holders would need longer for them than an import costs (measured so far)."""
+        seconds, imports = 0.0, 0
+        for slot in self.slots:
+            slot_seconds, slot_imports = slot.import_timing()
+            seconds, imports = seconds + slot_seconds, imports + slot_imports
+        if not imports or self._service_estimate is None:
+            return True  # nothing measured yet: keep every worker busy
+        holders = sum(1 for s in self.slots if s.state == "up" and s.holds(key))
+        return waiting * self._service_estimate / max(1, holders) > seconds / imports
 
     def _claim(self, pending: Pending) -> bool:
         """Mark the request's futures running; False when every one of them was cancelled."""
@@ -378,6 +393,7 @@ class Dispatcher:
                 for pending in task.pendings:
                     self._settle(pending, error)
             return
+        self._measure_service(slot, report, results)
         slot.finished(task, report)
         if not task.pendings:  # a warm-up
             return
@@ -390,6 +406,20 @@ class Dispatcher:
             self._settle(pending, LeanPoolError("The worker returned no result for this request."))
         if slot.ready_to_recycle:
             self._replace(slot, "max_tasks")
+
+    def _measure_service(self, slot: Slot, report: WorkerReport, results: list[WorkResult]) -> None:
+        """Update the running estimate of a request's time in a worker, imports excluded."""
+        if not results:
+            return
+        before = (
+            slot.report.import_seconds if slot.report and slot.report.pid == report.pid else 0.0
+        )
+        busy = max(r.seconds for r in results) - max(0.0, report.import_seconds - before)
+        per_request = max(0.0, busy) / len(results)
+        previous = self._service_estimate
+        self._service_estimate = (
+            per_request if previous is None else 0.8 * previous + 0.2 * per_request
+        )
 
     def _worker_died(self, slot: Slot, error: BaseException) -> None:
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)

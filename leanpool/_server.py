@@ -101,6 +101,18 @@ class LeanServer:
     def start(self) -> None:
         """Start a fresh REPL process (ending the current one, if any)."""
         self._end_process()
+        self._adopt_process(self._spawn_process())
+
+    def _adopt_process(self, proc: ReplProcess, reader: ResponseReader | None = None) -> None:
+        """Serve requests with `proc` from now on (a fresh process, or a warm standby)."""
+        self._end_process()
+        self._proc = proc
+        self._reader = reader or ResponseReader()
+        self._dead_reason = ""
+        logger.debug("REPL pid %d serving: %s", proc.pid, " ".join(proc.argv))
+
+    def _spawn_process(self) -> ReplProcess:
+        """Start a REPL process from the config, with the memory limits applied."""
         launch = self.config.launch
         hard_limit = self.config.memory_hard_limit_mb
         address_limit = cgroup_limit = None
@@ -113,7 +125,7 @@ class LeanServer:
             else:
                 address_limit = float(hard_limit)
         try:
-            self._proc = ReplProcess(
+            return ReplProcess(
                 launch.argv,
                 cwd=launch.cwd,
                 env=launch.env,
@@ -125,9 +137,6 @@ class LeanServer:
             raise ServerNotRunningError(
                 f"The Lean server could not be started: {' '.join(launch.argv)}: {exc}"
             ) from exc
-        self._reader = ResponseReader()
-        self._dead_reason = ""
-        logger.debug("started REPL pid %d: %s", self._proc.pid, " ".join(launch.argv))
 
     def restart(self) -> None:
         self.start()

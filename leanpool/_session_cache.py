@@ -140,6 +140,28 @@ class BaseSessionCache:
         self._bindings: weakref.WeakKeyDictionary[object, _Bindings] = weakref.WeakKeyDictionary()
         self._materializing: set[tuple[int, int]] = set()
         self._adopted: dict[int, SessionState] = {}  # id_base -> entry (caller-owned id space)
+        # Cached requests that name no state (import headers, roots of chains): what a standby
+        # REPL can run ahead of time. `roots_version` changes whenever this set does.
+        self._roots: dict[int, BaseREPLQuery] = {}
+        self.roots_version = 0
+
+    def root_requests(self) -> list[tuple[int, BaseREPLQuery]]:
+        """(first session id, request) of every cached request that names no state."""
+        with self._lock:
+            return list(self._roots.items())
+
+    def _note_root(self, session_id: int, request: BaseREPLQuery) -> None:
+        if not request_id_fields(request):
+            self._roots[session_id] = request
+            self.roots_version += 1
+
+    def bind_replayed(self, server: object, session_id: int, response: dict[str, Any]) -> None:
+        """Bind the states of `response`, the answer to `session_id`'s request run elsewhere
+        (a standby REPL ran it ahead of time), as if it had just been materialized."""
+        with self._lock:
+            entry = self._entry_for(session_id)
+            if entry is not None:
+                self._bind_response(self._bindings_for(server), entry, response)
 
     def adopt(self, request: BaseREPLQuery, id_base: int | None = None) -> int:
         """Register a request whose states are materialized only when first needed.
@@ -153,10 +175,12 @@ class BaseSessionCache:
                 entry = self._adopted.get(id_base)
                 if entry is None:
                     entry = self._adopted[id_base] = SessionState(request, {}, id_base=id_base)
+                    self._note_root(-(id_base | 0), request)
                 return -(id_base | 0)
             session_id = -next(self._counter)
             entry = SessionState(request=request, ids={(): session_id})
             self._states[session_id] = entry
+            self._note_root(session_id, request)
             return session_id
 
     def _entry_for(self, session_id: int) -> SessionState | None:
@@ -191,6 +215,9 @@ class BaseSessionCache:
                 self._states[session_id] = entry
                 bindings.bind(session_id, kind, repl_id)
                 set_path(translated, path, session_id)
+            first = next(iter(entry.ids.values()), None)
+            if first is not None:
+                self._note_root(first, request)
             return translated
 
     def remove(self, session_state_id: int) -> None:
@@ -201,6 +228,8 @@ class BaseSessionCache:
                 return
             for session_id in entry.ids.values():
                 self._states.pop(session_id, None)
+                if self._roots.pop(session_id, None) is not None:
+                    self.roots_version += 1
                 for bindings in self._bindings.values():
                     bindings.unbind(session_id)
 
@@ -215,6 +244,9 @@ class BaseSessionCache:
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+            self._adopted.clear()
+            self._roots.clear()
+            self.roots_version += 1
             for server in list(self._bindings):
                 self._bindings[server] = _Bindings()
 

@@ -66,6 +66,8 @@ class Slot:
     # restarts reported by earlier generations of this slot's worker (REPL restarts)
     past_restarts: Counter[str] = field(default_factory=Counter)
     past_header_imports: int = 0
+    past_import_seconds: float = 0.0
+    past_timed_imports: int = 0
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -81,6 +83,8 @@ class Slot:
         if self.report is not None:
             self.past_restarts.update(self.report.restarts)
             self.past_header_imports += self.report.header_imports
+            self.past_import_seconds += self.report.import_seconds
+            self.past_timed_imports += self.report.timed_imports
             self.report = None
 
     def stop(self, kill: bool, wait: bool = False) -> None:
@@ -158,6 +162,14 @@ class Slot:
 
     def header_imports(self) -> int:
         return self.past_header_imports + (self.report.header_imports if self.report else 0)
+
+    def import_timing(self) -> tuple[float, int]:
+        """Seconds spent importing headers in front of requests, and how many imports."""
+        report = self.report
+        return (
+            self.past_import_seconds + (report.import_seconds if report else 0.0),
+            self.past_timed_imports + (report.timed_imports if report else 0),
+        )
 
     def snapshot(self) -> dict[str, Any]:
         report = self.report

@@ -73,6 +73,8 @@ class WorkerReport:
     generation: int
     restarts: dict[str, int] = field(default_factory=dict)
     header_imports: int = 0
+    import_seconds: float = 0.0  # header imports paid while requests waited
+    timed_imports: int = 0
     requests_served: int = 0
 
 
@@ -87,6 +89,18 @@ class _WorkerCache(ReplaySessionCache):
         super().__init__(lazy=True)
         self.header_ids: set[int] = set()
         self.header_imports = 0
+        self.import_seconds = 0.0  # time spent importing headers on requests' critical path
+        self.timed_imports = 0
+
+    def materialize(self, server: object, session_id: int, run_raw: Any) -> int:
+        if session_id not in self.header_ids or self.get_repl_id(session_id, server) is not None:
+            return super().materialize(server, session_id, run_raw)
+        started = time.monotonic()
+        try:
+            return super().materialize(server, session_id, run_raw)
+        finally:
+            self.import_seconds += time.monotonic() - started
+            self.timed_imports += 1
 
     def _bind_response(
         self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
@@ -143,6 +157,8 @@ class _WorkerState:
             generation=server.generation if server is not None else -1,
             restarts=dict(server.restart_counts) if server is not None else {},
             header_imports=self.cache.header_imports,
+            import_seconds=self.cache.import_seconds,
+            timed_imports=self.cache.timed_imports,
             requests_served=self.requests_served,
         )
 

@@ -1,0 +1,136 @@
+"""A standby REPL: a second process kept warm, ready to take over when the active one fails.
+
+After a crash, a timeout or a memory kill, a plain restart pays the REPL's start-up and then the
+import of every header again, on the critical path (for Mathlib, seconds per header, while every
+request queued on that REPL waits). A standby is started in the background ahead of time and runs
+the *root* requests of the session cache (cached requests that name no state: the import
+headers), so promotion costs nothing but binding the ids it already has; a fresh standby is then
+prepared in the background. The price is a second REPL's memory per server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from leanpool._channel import Exchange
+from leanpool._errors import LeanPoolError
+from leanpool._process import ReplProcess
+from leanpool.protocol import BaseREPLQuery, ResponseReader, encode_request
+
+logger = logging.getLogger("leanpool")
+
+WarmList = Callable[[], list[tuple[int, BaseREPLQuery]]]
+_MAX_CONSECUTIVE_FAILURES = 3
+_WARM_TIMEOUT = 3600.0  # an import that takes longer than this is not one we can wait for
+
+
+class Standby:
+    """Keeps one warm spare process; `take` hands it over (with its warm-up responses)."""
+
+    def __init__(self, spawn: Callable[[], ReplProcess], warm_list: WarmList) -> None:
+        self._spawn = weakref.WeakMethod(spawn)
+        self._warm_list = warm_list
+        self._lock = threading.Lock()  # held while the spare is being changed or warmed
+        self._wake = threading.Event()
+        self._idle = threading.Event()  # set while nothing is left to start or warm
+        self._stopped = False
+        self._proc: ReplProcess | None = None
+        self._reader = ResponseReader()
+        self._warmed: dict[int, dict[str, Any]] = {}
+        self._failures = 0
+        self.promotions = 0
+        self._thread = threading.Thread(target=self._run, name="leanpool-standby", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Something new may be worth warming (a root request was cached)."""
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the spare is started and warm (True), or the timeout passes (False)."""
+        return self._idle.wait(timeout)
+
+    def take(self) -> tuple[ReplProcess, ResponseReader, dict[int, dict[str, Any]]] | None:
+        """The warm spare, its reader and its responses by session id; None when not ready."""
+        with self._lock:
+            proc = self._proc
+            if proc is None or not proc.is_alive():
+                return None
+            taken = (proc, self._reader, self._warmed)
+            self._proc, self._reader, self._warmed = None, ResponseReader(), {}
+            self.promotions += 1
+        self._idle.clear()
+        self._wake.set()  # prepare the next one
+        return taken
+
+    def close(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.is_alive() else None
+
+    # ---------------------------------------------------------------- background thread
+    def _run(self) -> None:
+        while not self._stopped:
+            try:
+                busy = self._step()
+            except Exception:  # never let the thread die silently
+                logger.exception("standby REPL: unexpected error")
+                busy = False
+                self._failures += 1
+            if self._failures >= _MAX_CONSECUTIVE_FAILURES:
+                logger.warning("standby REPL: giving up after %d failures in a row", self._failures)
+                self.close()
+                return
+            if not busy:
+                self._idle.set()
+                self._wake.wait()
+                self._wake.clear()
+
+    def _step(self) -> bool:
+        """Start or warm the spare by one request; False when there is nothing to do."""
+        with self._lock:
+            if self._stopped:
+                return False
+            if self._proc is None or not self._proc.is_alive():
+                spawn = self._spawn()
+                if spawn is None:  # the server is gone
+                    self._stopped = True
+                    return False
+                if self._proc is not None:
+                    self._proc.kill()
+                try:
+                    self._proc, self._reader, self._warmed = spawn(), ResponseReader(), {}
+                except RuntimeError:  # the interpreter is exiting: no new processes
+                    self._stopped = True
+                    self._proc = None
+                    return False
+            todo = [(sid, req) for sid, req in self._warm_list() if sid not in self._warmed]
+            if not todo:
+                return False
+            session_id, request = todo[0]
+            exchange = Exchange(
+                self._proc, self._reader, [encode_request(request)], [_WARM_TIMEOUT]
+            )
+            outcome = exchange.run_blocking()[0]
+            if isinstance(outcome, dict):
+                self._warmed[session_id] = outcome
+                self._failures = 0
+                return True
+            reason = outcome if isinstance(outcome, LeanPoolError) else "not run"
+            logger.info("standby REPL: warming failed (%s); starting another", reason)
+            self._proc.kill()
+            self._failures += 1
+            return True

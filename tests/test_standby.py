@@ -1,0 +1,100 @@
+"""Standby REPLs: a warm spare takes over after a fault, with its imports already done."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import psutil
+import pytest
+
+from leanpool import LeanCrashError, LeanPool, LeanTimeoutError
+from leanpool._auto_server import AutoLeanServer
+from leanpool.protocol import Command, CommandResponse, ProofStep, ProofStepResponse
+from leanpool.testing import sim_config
+
+HEADER_COST = {"HeaderA": (300, 20)}
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def server() -> AutoLeanServer:
+    srv = AutoLeanServer(sim_config(imports=HEADER_COST), max_total_memory=None, standby=True)
+    yield srv
+    srv.kill()
+
+
+def test_standby_takes_over_with_its_imports_done(server: AutoLeanServer) -> None:
+    header = server.run(Command(cmd="import HeaderA"), add_to_session_cache=True)
+    assert isinstance(header, CommandResponse) and header.env < 0
+    assert server._standby is not None and server._standby.wait_idle(30)
+    spare = server.standby_pid
+    assert spare is not None and spare != server.pid
+    with pytest.raises(LeanCrashError):
+        server.run(Command(cmd="#eval 1 --!sim crash"))
+    response = server.run(Command(cmd="theorem t : 1 = 1 := by rfl", env=header.env))
+    assert isinstance(response, CommandResponse)
+    assert server.pid == spare  # the spare became the REPL
+    assert server._standby.promotions == 1
+    assert server.session_cache.get_repl_id(header.env, server) is not None
+    assert server.restart_counts["crash"] == 1
+
+
+def test_states_built_on_top_are_replayed_on_the_spare(server: AutoLeanServer) -> None:
+    header = server.run(Command(cmd="import HeaderA"), add_to_session_cache=True)
+    proof = server.run(
+        Command(cmd="theorem t (p : Prop) (h : p) : p := by sorry", env=header.env),
+        add_to_session_cache=True,
+    )
+    state = proof.sorries[0].proof_state
+    assert server._standby is not None and server._standby.wait_idle(30)
+    with pytest.raises(LeanTimeoutError):
+        server.run(Command(cmd="#eval 1 --!sim hang"), timeout=0.3)
+    step = server.run(ProofStep(proof_state=state, tactic="exact h"))
+    assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
+
+
+def test_a_new_spare_is_prepared_after_a_promotion(server: AutoLeanServer) -> None:
+    server.run(Command(cmd="import HeaderA"), add_to_session_cache=True)
+    assert server._standby is not None and server._standby.wait_idle(30)
+    first = server.standby_pid
+    server.restart()
+    assert server.pid == first
+    assert server._standby.wait_idle(30)
+    assert server.standby_pid not in (None, first)
+
+
+def test_kill_and_garbage_collection_end_the_spare_too() -> None:
+    srv = AutoLeanServer(sim_config(), max_total_memory=None, standby=True)
+    assert srv._standby is not None and srv._standby.wait_idle(30)
+    spare = srv.standby_pid
+    assert spare is not None
+    srv.kill()
+    assert gone(spare)
+    other = AutoLeanServer(sim_config(), max_total_memory=None, standby=True)
+    assert other._standby is not None and other._standby.wait_idle(30)
+    spare, main = other.standby_pid, other.pid
+    assert spare is not None and main is not None
+    del other
+    gc.collect()
+    assert gone(spare) and gone(main)
+
+
+def test_pool_workers_keep_standbys() -> None:
+    with LeanPool(sim_config(imports=HEADER_COST), 1, timeout=30, standby=True) as pool:
+        session = pool.session()
+        root = session.run("import HeaderA\ntheorem t (p : Prop) (h : p) : p := by sorry")
+        state = root.sorries[0].proof_state
+        time.sleep(1.0)  # let the worker's spare warm its header (not required for correctness)
+        with pytest.raises(LeanCrashError):
+            session.run(ProofStep(proof_state=state, tactic="skip --!sim crash"))
+        step = session.run(ProofStep(proof_state=state, tactic="exact h"))
+        assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
