@@ -260,6 +260,17 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
             f"Results that are right, per second: leanpool {lp.get('useful_results_per_s')}, "
             f"LeanInteract {li.get('useful_results_per_s')}."
         )
+        stats = lp.get("pool_stats") or {}
+        if stats:
+            restarts = sum((stats.get("restarts") or {}).values())
+            notes.append(
+                f"Where leanpool's extra time goes in scenario 7: after each of its {restarts} "
+                f"REPL restarts (planned crashes and hangs) the states that later steps need are "
+                f"rebuilt ({stats.get('states_rebuilt', '?')} replayed in all) and the headers "
+                f"imported again ({stats.get('header_imports', '?')} imports in all, the "
+                f"standby's included); on 2 cores that work competes with the requests. "
+                f"LeanInteract does none of it: it drops the steps whose state was lost."
+            )
     return notes
 
 
@@ -410,7 +421,8 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- {v['name']} ({v.get('driver')}): checks {_fmt(v.get('checks'))}; "
                 f"unexpected {_fmt(v.get('unexpected_outcomes'))}; useful results/s "
-                f"{_fmt(v.get('useful_results_per_s'))}."
+                f"{_fmt(v.get('useful_results_per_s'))}"
+                + (f"; pool {_fmt(v['pool_stats'])}." if v.get("pool_stats") else ".")
             )
         probe = result.get("leaninteract_async_probe")
         if probe:

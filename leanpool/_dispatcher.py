@@ -5,11 +5,14 @@ task, a shutdown. The dispatcher thread handles them in order and then *pumps*: 
 room gets a batch chosen by `_take`. Because only this thread touches slots and queues, the
 scheduling code needs no locks; statistics are published under a small lock for `stats()`.
 
-Routing (`_take`): a session's requests go to the session's slot. Other requests wait in one
-queue per import header (plus one for commands without a header); a free slot serves, in order
-of preference, the oldest request whose header it already holds (or that has none), then the
-oldest whose header no slot holds (so headers spread over slots instead of every slot importing
-every header), then the oldest request of all (a free slot never idles while work waits).
+Routing (`_take`): a session's requests go to the session's slot (placed at its first request,
+see `_place`). Other requests wait in one queue per import header (plus one for commands
+without a header); a free slot serves, in order of preference, the oldest request whose header
+it already holds (or that has none), then the oldest whose header no slot holds (so headers
+spread over slots instead of every slot importing every header), then the oldest request of all
+(a free slot never idles while work waits). A free slot with nothing to take may *steal* a
+session from a slot that is stuck or far behind (`_steal_for`), when waiting there would cost
+more than rebuilding the session's states on the free slot.
 
 Batches: a slot keeps `depth` tasks in flight; a task carries up to ``ceil(pending /
 (slots x depth))`` requests (at most `max_batch`), so a lone request goes alone (low latency)
@@ -47,6 +50,8 @@ logger = logging.getLogger("leanpool")
 
 HeaderKey = tuple[str, ...] | None
 _seq = itertools.count(1)
+_STEAL_SCAN = 512  # waiting session requests looked at per steal attempt
+_UNMEASURED_IMPORT_SECONDS = 1.0
 
 
 def next_seq() -> int:
@@ -67,6 +72,7 @@ class Pending:
     submitted: float = field(default_factory=time.monotonic)
     worker_deaths: int = 0
     generation: int = -1  # of the slot's worker it was last sent to
+    slot: int = -1  # index of the slot it was last sent to
     id_base: int | None = None  # session requests: their states get ids -(id_base | k)
 
 
@@ -111,6 +117,7 @@ class Dispatcher:
         self._results: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
         self._service_estimate: float | None = None  # seconds per request in a worker
+        self._session_moves = 0
         self._last_publish = 0.0
         self._cancel_queued = False
         self._kill = False
@@ -241,8 +248,12 @@ class Dispatcher:
 
     def _enqueue(self, pending: Pending, front: bool = False) -> None:
         """Queue a request: on its session's slot, else in the queue of its import header."""
-        if pending.session is not None:
-            waiting = self.slots[pending.session.slot_index].pinned
+        session = pending.session
+        if session is not None:
+            if session.slot_index is None:
+                self._place(session, pending)
+            assert session.slot_index is not None
+            waiting = self.slots[session.slot_index].pinned
         else:
             key = pending.header.key if pending.header is not None else None
             found = self._queues.get(key)
@@ -253,6 +264,25 @@ class Dispatcher:
         else:
             waiting.append(pending)
 
+    def _place(self, session: PoolSession, first: Pending) -> None:
+        """Bind a session to the slot with the fewest sessions; among those, one that holds the
+        header of its first request (sessions are long-lived: balance first, imports second)."""
+        key = first.header.key if first.header is not None else None
+
+        def preference(slot: Slot) -> tuple[int, int, int, int]:
+            held = key is not None and slot.holds(key)
+            return (slot.sessions, 0 if held else 1, slot.load, slot.index)
+
+        slot = min(self.slots, key=preference)
+        self._bind(session, slot)
+        if key is not None:
+            slot.note_header(key)  # later sessions with this header see it there already
+
+    @staticmethod
+    def _bind(session: PoolSession, slot: Slot) -> None:
+        session.slot_index = slot.index
+        slot.sessions += 1
+
     # ---------------------------------------------------------------- dispatching
     def _pump(self) -> None:
         while True:
@@ -260,6 +290,8 @@ class Dispatcher:
             for slot in sorted(self.slots, key=lambda s: s.load):
                 if slot.accepting:
                     batch = self._take(slot)
+                    if not batch and self._steal_for(slot):
+                        batch = self._take(slot)
                     if batch:
                         self._send(slot, batch)
                         progressed = True
@@ -316,14 +348,76 @@ class Dispatcher:
     def _worth_importing(self, key: tuple[str, ...], waiting: int) -> bool:
         """Whether another worker should import `key` to help with `waiting` requests: only when
         the holders would need longer for them than an import costs (measured so far)."""
+        measured = any(slot.import_timing()[1] for slot in self.slots)
+        if not measured or self._service_estimate is None:
+            return True  # nothing measured yet: keep every worker busy
+        holders = sum(1 for s in self.slots if s.state == "up" and s.holds(key))
+        return waiting * self._service_estimate / max(1, holders) > self._import_estimate()
+
+    def _steal_for(self, thief: Slot) -> bool:
+        """Move one session whose requests wait on another slot to `thief`, which is idle (no
+        task in flight: a busy thief could itself be the stuck one), when that pays: when the
+        session's first waiting request would wait longer there (the other worker's estimated
+        remaining work, `Slot.busy_for`, plus the requests ahead of it) than `thief` needs to
+        rebuild the states it names from the session's recipes (`_rebuild_cost`)."""
+        per_request = self._service_estimate
+        if per_request is None or self._closing or thief.in_flight:
+            return False
+        now = time.monotonic()
+        best: tuple[float, PoolSession, Slot] | None = None
+        for victim in self.slots:
+            if victim is thief or not victim.pinned:
+                continue
+            busy = victim.busy_for(per_request, now) if victim.state == "up" else 0.0
+            firsts: dict[int, tuple[int, Pending]] = {}
+            for position, pending in enumerate(itertools.islice(victim.pinned, _STEAL_SCAN)):
+                session = pending.session
+                if session is not None and id(session) not in firsts:
+                    firsts[id(session)] = (position, pending)
+            for position, pending in firsts.values():
+                assert pending.session is not None
+                wait = busy + position * per_request
+                gain = wait - self._rebuild_cost(pending, thief, per_request)
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, pending.session, victim)
+        if best is None:
+            return False
+        _gain, session, victim = best
+        moved = [p for p in victim.pinned if p.session is session]
+        victim.pinned = deque(p for p in victim.pinned if p.session is not session)
+        thief.pinned.extend(moved)
+        victim.sessions -= 1
+        self._bind(session, thief)
+        self._session_moves += 1
+        logger.debug(
+            "slot %d took session %d over from slot %d",
+            thief.index,
+            session.session_id,
+            victim.index,
+        )
+        return True
+
+    def _rebuild_cost(self, pending: Pending, slot: Slot, per_request: float) -> float:
+        """Seconds `slot` would need before it can run `pending` (a session request); infinite
+        when that needs an import header `slot` does not hold. Such an import would cost more
+        than it looks: a header, once held, is imported again after every REPL restart (and by
+        a standby REPL), so measured on the RL benchmark, stealing across headers lost time."""
+        assert pending.session is not None
+        chain = pending.session.chain(pending.request)
+        headers = {r.header.key for r in chain if r.header is not None}
+        if pending.header is not None:
+            headers.add(pending.header.key)
+        if any(not slot.holds(key) for key in headers):
+            return math.inf
+        return len(chain) * per_request
+
+    def _import_estimate(self) -> float:
+        """Seconds per header import, as measured so far (a guess before the first one)."""
         seconds, imports = 0.0, 0
         for slot in self.slots:
             slot_seconds, slot_imports = slot.import_timing()
             seconds, imports = seconds + slot_seconds, imports + slot_imports
-        if not imports or self._service_estimate is None:
-            return True  # nothing measured yet: keep every worker busy
-        holders = sum(1 for s in self.slots if s.state == "up" and s.holds(key))
-        return waiting * self._service_estimate / max(1, holders) > seconds / imports
+        return seconds / imports if imports else _UNMEASURED_IMPORT_SECONDS
 
     def _claim(self, pending: Pending) -> bool:
         """Mark the request's futures running; False when every one of them was cancelled."""
@@ -340,6 +434,7 @@ class Dispatcher:
         items = []
         for pending in batch:
             pending.generation = slot.generation
+            pending.slot = slot.index
             recipes: tuple[Any, ...] = ()
             if pending.session is not None:
                 recipes = pending.session.recipes_to_send(pending.request, slot)
@@ -542,6 +637,8 @@ class Dispatcher:
             restarts=sum((s.restarts() for s in self.slots), Counter()),
             recycles=sum((s.recycles for s in self.slots), Counter()),
             header_imports=sum(s.header_imports() for s in self.slots),
+            session_moves=self._session_moves,
+            states_rebuilt=sum(s.states_rebuilt() for s in self.slots),
         )
 
 

@@ -8,7 +8,9 @@ The path of one request::
    str->Command, header
    split, dedup key ─event─► identical one in flight? fold
                              queue per import header, or
-                             the session's slot queue
+                             the session's slot queue (an
+                             idle slot may take a session
+                             over from a stuck one)
                              a slot with room takes a batch
                              (prefers held headers)
                                ─── items (pickled) ─────►  _worker.serve(items)
@@ -301,19 +303,8 @@ class LeanPool:
 
     def session(self) -> PoolSession:
         """A handle for stateful work (env / proof-state ids that stay valid)."""
-        holder: list[PoolSession] = []
-        ready = threading.Event()
-
-        def bind() -> None:
-            slot = min(self._dispatcher.slots, key=lambda s: (s.sessions, s.load, s.index))
-            slot.sessions += 1
-            holder.append(PoolSession(self, slot.index, next(self._sessions)))
-            ready.set()
-
         self._check_open()
-        self._dispatcher.call_in_dispatcher(bind)
-        ready.wait()
-        return holder[0]
+        return PoolSession(self, next(self._sessions))
 
     # ================================================================ lifecycle
     def stats(self) -> PoolStats:
@@ -401,7 +392,8 @@ class LeanPool:
 
     def _close_session(self, session: PoolSession) -> None:
         def unbind() -> None:
-            self._dispatcher.slots[session.slot_index].sessions -= 1
+            if session.slot_index is not None:
+                self._dispatcher.slots[session.slot_index].sessions -= 1
             session.forget_all()
 
         if not self._dispatcher.closing:

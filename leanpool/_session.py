@@ -1,7 +1,10 @@
 """`PoolSession`: stateful work on a pool, with ids that stay valid.
 
-A session is bound to one slot, so its env and proof-state ids name states on that slot's worker.
-Every state a session's request creates gets a pool-owned id, ``-(seq << 20 | k)`` for the k-th
+A session lives on one slot at a time, so its env and proof-state ids name states on that slot's
+worker. It is placed when its first request arrives (on a slot that already holds that request's
+import header, when that keeps sessions balanced), and an idle slot may take it over when the slot
+it lives on is stuck (a long or hung request) or far behind; see `Dispatcher._steal_for`. Every
+state a session's request creates gets a pool-owned id, ``-(seq << 20 | k)`` for the k-th
 state named by the response of request number `seq`, and the parent keeps a *recipe* (the
 request) for it. When the worker is replaced (recycled, or it died), the recipes a request needs
 travel with it to the new worker, which replays them on first use: states are rebuilt, never
@@ -34,9 +37,9 @@ if TYPE_CHECKING:
 class PoolSession:
     """A handle for stateful requests on a `LeanPool` (see `LeanPool.session`)."""
 
-    def __init__(self, pool: LeanPool, slot_index: int, session_id: int) -> None:
+    def __init__(self, pool: LeanPool, session_id: int) -> None:
         self._pool = pool
-        self.slot_index = slot_index
+        self.slot_index: int | None = None  # set by the dispatcher at the first request
         self.session_id = session_id
         self.closed = False
         # Touched only by the dispatcher thread:
@@ -74,7 +77,8 @@ class PoolSession:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<PoolSession {self.session_id} on slot {self.slot_index}, {state}>"
+        where = "not placed yet" if self.slot_index is None else f"on slot {self.slot_index}"
+        return f"<PoolSession {self.session_id} {where}, {state}>"
 
     # ---------------------------------------------------------------- pool side
     def check_ids(self, request: BaseREPLQuery) -> None:
@@ -86,25 +90,32 @@ class PoolSession:
                     "this session: use the env / proof-state ids from this session's responses."
                 )
 
-    def recipes_to_send(self, request: BaseREPLQuery, slot: Slot) -> tuple[Recipe, ...]:
-        """Recipes the slot's current worker has not seen for the states `request` needs."""
-        where = (slot.index, slot.generation)
-        if self._sent[0] != where:
-            self._sent = (where, set())
-        sent = self._sent[1]
+    def chain(self, request: BaseREPLQuery, skip: set[int] | None = None) -> list[Recipe]:
+        """Recipes of the states `request` needs, transitively, oldest first (bases in `skip`
+        are left out, with their own chains)."""
+        seen = set(skip) if skip is not None else set()
         needed: list[Recipe] = []
         stack = [value for _f, _k, value in request_id_fields(request)]
         while stack:
             base = -stack.pop() & ~(ID_BASE_STEP - 1)
-            if base in sent:
+            if base in seen:
                 continue
-            sent.add(base)
+            seen.add(base)
             recipe = self._recipes.get(base)
             if recipe is None:
                 continue  # the worker reports the missing state (StateLostError)
             needed.append(recipe)
             stack.extend(value for _f, _k, value in request_id_fields(recipe.request))
-        return tuple(reversed(needed))
+        return list(reversed(needed))
+
+    def recipes_to_send(self, request: BaseREPLQuery, slot: Slot) -> tuple[Recipe, ...]:
+        """Recipes the slot's current worker has not seen for the states `request` needs."""
+        where = (slot.index, slot.generation)
+        if self._sent[0] != where:
+            self._sent = (where, set())
+        needed = self.chain(request, skip=self._sent[1])
+        self._sent[1].update(recipe.id_base for recipe in needed)
+        return tuple(needed)
 
     def record(self, pending: Pending, outcome: Any) -> None:
         """Keep the recipe of a request whose response named states."""
@@ -113,7 +124,7 @@ class PoolSession:
         base = pending.id_base
         if base is not None and any(_names_id(outcome, base)):
             self._recipes[base] = Recipe(base, pending.request, pending.header)
-            if self._sent[0] == (self.slot_index, pending.generation):
+            if self._sent[0] == (pending.slot, pending.generation):
                 self._sent[1].add(base)  # that worker ran it itself
 
     def forget_all(self) -> None:

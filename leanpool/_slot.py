@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -66,8 +67,10 @@ class Slot:
     # restarts reported by earlier generations of this slot's worker (REPL restarts)
     past_restarts: Counter[str] = field(default_factory=Counter)
     past_header_imports: int = 0
+    past_states_rebuilt: int = 0
     past_import_seconds: float = 0.0
     past_timed_imports: int = 0
+    running_since: float = 0.0  # when the task now running on the worker began (monotonic)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -83,6 +86,7 @@ class Slot:
         if self.report is not None:
             self.past_restarts.update(self.report.restarts)
             self.past_header_imports += self.report.header_imports
+            self.past_states_rebuilt += self.report.states_rebuilt
             self.past_import_seconds += self.report.import_seconds
             self.past_timed_imports += self.report.timed_imports
             self.report = None
@@ -108,8 +112,13 @@ class Slot:
         """Start the worker process and its REPL before the first request needs them."""
         assert self.worker is not None
         task = Task(next(_task_ids), self.generation, [], self.worker.warm_up())
-        self.in_flight[task.task_id] = task
+        self._add(task)
         return task
+
+    def _add(self, task: Task) -> None:
+        if not self.in_flight:
+            self.running_since = time.monotonic()
+        self.in_flight[task.task_id] = task
 
     # ---------------------------------------------------------------- dispatch
     @property
@@ -123,22 +132,40 @@ class Slot:
     def holds(self, key: tuple[str, ...]) -> bool:
         return key in self.headers
 
+    def note_header(self, key: tuple[str, ...]) -> None:
+        """The worker holds (or is about to import) this header."""
+        self.headers[key] = None
+        self.headers.move_to_end(key)
+        while len(self.headers) > self.max_headers:
+            self.headers.popitem(last=False)
+
     def submit(self, pendings: list[Pending], items: list[WorkItem]) -> Task:
         assert self.worker is not None
         for pending in pendings:
             if pending.header is not None:
-                self.headers[pending.header.key] = None
-                self.headers.move_to_end(pending.header.key)
-                while len(self.headers) > self.max_headers:
-                    self.headers.popitem(last=False)
+                self.note_header(pending.header.key)
         future = self.worker.submit(items)
         task = Task(next(_task_ids), self.generation, pendings, future)
-        self.in_flight[task.task_id] = task
+        self._add(task)
         return task
+
+    def busy_for(self, per_request: float, now: float) -> float:
+        """How long the worker will still be busy with its tasks in flight (an estimate).
+
+        While the work runs within its expected time (`per_request` each), what is left of it;
+        once it overran, as long again as it has overrun so far: work that overran (a hang
+        waiting for its timeout, an unusually hard proof) tends to go on overrunning.
+        """
+        if not self.in_flight:
+            return 0.0
+        expected = per_request * sum(len(task.pendings) for task in self.in_flight.values())
+        return abs(expected - (now - self.running_since))
 
     def finished(self, task: Task, report: WorkerReport | None) -> None:
         """Book-keeping after a task completed normally."""
         self.in_flight.pop(task.task_id, None)
+        if self.in_flight:
+            self.running_since = time.monotonic()  # the next task starts running now
         if report is not None and task.generation == self.generation:
             self.report = report
         self.served_this_generation += len(task.pendings)
@@ -162,6 +189,9 @@ class Slot:
 
     def header_imports(self) -> int:
         return self.past_header_imports + (self.report.header_imports if self.report else 0)
+
+    def states_rebuilt(self) -> int:
+        return self.past_states_rebuilt + (self.report.states_rebuilt if self.report else 0)
 
     def import_timing(self) -> tuple[float, int]:
         """Seconds spent importing headers in front of requests, and how many imports."""

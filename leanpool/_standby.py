@@ -6,11 +6,19 @@ request queued on that REPL waits). A standby is started in the background ahead
 the *root* requests of the session cache (cached requests that name no state: the import
 headers), so promotion costs nothing but binding the ids it already has; a fresh standby is then
 prepared in the background. The price is a second REPL's memory per server.
+
+The spare warms at a lower CPU priority (nice +10) when this process may raise it back on
+promotion (root with CAP_SYS_NICE, or a permissive RLIMIT_NICE): on a machine whose cores are
+all busy with requests the spare then only takes idle time instead of slowing the active REPLs,
+and on one with idle cores it warms as fast as ever. Without that permission it runs at normal
+priority, since a promoted REPL stuck at low priority would be slower than a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import resource
 import threading
 import weakref
 from collections.abc import Callable
@@ -26,6 +34,32 @@ logger = logging.getLogger("leanpool")
 WarmList = Callable[[], list[tuple[int, BaseREPLQuery]]]
 _MAX_CONSECUTIVE_FAILURES = 3
 _WARM_TIMEOUT = 3600.0  # an import that takes longer than this is not one we can wait for
+_STANDBY_NICENESS = 10  # added to our own nice value while the spare warms
+_CAP_SYS_NICE = 23
+
+
+def can_restore_priority() -> bool:
+    """Whether this process may set a process's nice value back down to its own."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NICE)
+    if soft == resource.RLIM_INFINITY or 20 - base <= soft:
+        return True
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_SYS_NICE & 1)
+    except OSError:
+        pass
+    return False
+
+
+def _set_group_priority(proc: ReplProcess, niceness: int) -> None:
+    """Set the nice value of the REPL's whole process group (it leads its own session)."""
+    try:
+        os.setpriority(os.PRIO_PGRP, proc.pid, niceness)
+    except OSError as exc:  # the process is gone, or we may not: keep what it has
+        logger.debug("standby REPL: could not set nice %d (%s)", niceness, exc)
 
 
 class Standby:
@@ -43,6 +77,10 @@ class Standby:
         self._warmed: dict[int, dict[str, Any]] = {}
         self._failures = 0
         self.promotions = 0
+        self._base_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        self._niceness = (
+            min(19, self._base_niceness + _STANDBY_NICENESS) if can_restore_priority() else None
+        )
         self._thread = threading.Thread(target=self._run, name="leanpool-standby", daemon=True)
         self._thread.start()
 
@@ -64,6 +102,8 @@ class Standby:
             taken = (proc, self._reader, self._warmed)
             self._proc, self._reader, self._warmed = None, ResponseReader(), {}
             self.promotions += 1
+            if self._niceness is not None:
+                _set_group_priority(proc, self._base_niceness)
         self._idle.clear()
         self._wake.set()  # prepare the next one
         return taken
@@ -117,6 +157,8 @@ class Standby:
                     self._stopped = True
                     self._proc = None
                     return False
+                if self._niceness is not None:
+                    _set_group_priority(self._proc, self._niceness)
             todo = [(sid, req) for sid, req in self._warm_list() if sid not in self._warmed]
             if not todo:
                 return False

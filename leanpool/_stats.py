@@ -29,6 +29,8 @@ class PoolStats:
     restarts: dict[str, int]  # REPL restarts inside workers, by cause
     recycles: dict[str, int]  # worker replacements, by reason
     header_imports: int  # import headers the workers' REPLs loaded (including re-imports)
+    session_moves: int  # sessions an idle worker took over from a stuck or busy one
+    states_rebuilt: int  # session states replayed (after REPL restarts, or on another worker)
     latency_p50: float | None
     latency_p90: float | None
     latency_p99: float | None
@@ -51,6 +53,8 @@ class PoolStats:
             "restarts": dict(self.restarts),
             "recycles": dict(self.recycles),
             "header_imports": self.header_imports,
+            "session_moves": self.session_moves,
+            "states_rebuilt": self.states_rebuilt,
             "latency_p50": self.latency_p50,
             "latency_p90": self.latency_p90,
             "latency_p99": self.latency_p99,
@@ -76,6 +80,8 @@ class StatsBook:
             "restarts": Counter(),
             "recycles": Counter(),
             "header_imports": 0,
+            "session_moves": 0,
+            "states_rebuilt": 0,
         }
 
     def submitted(self, count: int) -> None:
@@ -131,6 +137,8 @@ class StatsBook:
             restarts=dict(published["restarts"]),
             recycles=dict(published["recycles"]),
             header_imports=published["header_imports"],
+            session_moves=published["session_moves"],
+            states_rebuilt=published["states_rebuilt"],
             latency_p50=percentile(0.50),
             latency_p90=percentile(0.90),
             latency_p99=percentile(0.99),

@@ -73,6 +73,7 @@ class WorkerReport:
     generation: int
     restarts: dict[str, int] = field(default_factory=dict)
     header_imports: int = 0
+    states_rebuilt: int = 0  # session states replayed after a REPL restart or on a new worker
     import_seconds: float = 0.0  # header imports paid while requests waited
     timed_imports: int = 0
     requests_served: int = 0
@@ -89,6 +90,7 @@ class _WorkerCache(ReplaySessionCache):
         super().__init__(lazy=True)
         self.header_ids: set[int] = set()
         self.header_imports = 0
+        self.states_rebuilt = 0
         self.import_seconds = 0.0  # time spent importing headers on requests' critical path
         self.timed_imports = 0
 
@@ -112,6 +114,8 @@ class _WorkerCache(ReplaySessionCache):
                 raise HeaderNotShareable(
                     "The import header produced messages; the command runs verbatim instead."
                 )
+        else:
+            self.states_rebuilt += 1
         super()._bind_response(bindings, entry, response)
 
 
@@ -157,6 +161,7 @@ class _WorkerState:
             generation=server.generation if server is not None else -1,
             restarts=dict(server.restart_counts) if server is not None else {},
             header_imports=self.cache.header_imports,
+            states_rebuilt=self.cache.states_rebuilt,
             import_seconds=self.cache.import_seconds,
             timed_imports=self.cache.timed_imports,
             requests_served=self.requests_served,

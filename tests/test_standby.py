@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 
 import psutil
 import pytest
 
-from leanpool import LeanCrashError, LeanPool, LeanTimeoutError
+from leanpool import LeanCrashError, LeanPool, LeanTimeoutError, _standby
 from leanpool._auto_server import AutoLeanServer
+from leanpool._standby import can_restore_priority
 from leanpool.protocol import Command, CommandResponse, ProofStep, ProofStepResponse
 from leanpool.testing import sim_config
 
@@ -98,3 +100,37 @@ def test_pool_workers_keep_standbys() -> None:
             session.run(ProofStep(proof_state=state, tactic="skip --!sim crash"))
         step = session.run(ProofStep(proof_state=state, tactic="exact h"))
         assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
+
+
+@pytest.mark.skipif(
+    not can_restore_priority(), reason="this process may not raise a nice value back"
+)
+def test_spare_warms_at_low_priority_and_runs_at_ours_once_promoted(
+    server: AutoLeanServer,
+) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    server.run(Command(cmd="import HeaderA"), add_to_session_cache=True)
+    assert server._standby is not None and server._standby.wait_idle(30)
+    spare = server.standby_pid
+    assert spare is not None
+    assert os.getpriority(os.PRIO_PROCESS, spare) == min(19, base + 10)
+    assert os.getpriority(os.PRIO_PROCESS, server.pid) == base
+    with pytest.raises(LeanCrashError):
+        server.run(Command(cmd="#eval 1 --!sim crash"))
+    assert isinstance(server.run(Command(cmd="#eval 2")), CommandResponse)
+    assert server.pid == spare and os.getpriority(os.PRIO_PROCESS, spare) == base
+
+
+def test_spare_keeps_our_priority_when_it_could_not_be_raised_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_standby, "can_restore_priority", lambda: False)
+    srv = AutoLeanServer(sim_config(), max_total_memory=None, standby=True)
+    try:
+        srv.run(Command(cmd="#eval 1"))
+        assert srv._standby is not None and srv._standby.wait_idle(30)
+        spare = srv.standby_pid
+        assert spare is not None
+        assert os.getpriority(os.PRIO_PROCESS, spare) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        srv.kill()

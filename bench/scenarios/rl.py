@@ -250,6 +250,8 @@ def run(ctx: Context) -> dict[str, Any]:
                 "restarts": stats.restarts,
                 "recycles": stats.recycles,
                 "header_imports": stats.header_imports,
+                "session_moves": stats.session_moves,
+                "states_rebuilt": stats.states_rebuilt,
             }
             variants[name]["driver"] = "asyncio: PoolSession.async_run" + (
                 ", standby=True" if options else ""
