@@ -205,8 +205,11 @@ class LeanREPLConfig:
             lake_path=self.lake_path,
             elan_path=self.elan_path,
             timeout=self.setup_timeout,
+            # A local REPL needs no download; with no elan its lake runs as given, as in
+            # LeanInteract (a stand-in REPL with a fake lake, leaninteract-api.md section 11).
+            elan_required=self.local_repl_path is None,
         )
-        if self.build_repl:
+        if self.build_repl and self.local_repl_path is None:
             tools.elan()  # preflight: say "install elan" before any download
         if self.local_repl_path is not None:
             repl = prepare_local_repl(

@@ -132,21 +132,30 @@ def _capture(tools: SetupTools, workdir: Path) -> LakeEnvironment:
         )
     captured = LakeEnvironment.difference(before, after)
     if captured.sysroot(before) is None:
-        prefix = tools.run_lake(
-            "Find the Lean sysroot (lake env lean --print-prefix)",
-            "env",
-            "lean",
-            "--print-prefix",
-            cwd=workdir,
-        )
-        lines = [line.strip() for line in prefix.splitlines() if line.strip()]
-        if not lines:
-            raise LeanSetupError.from_step(
-                "Find the Lean sysroot (lake env lean --print-prefix)",
-                hint="lean --print-prefix printed nothing.",
-            )
-        captured.values["LEAN_SYSROOT"] = lines[-1]
+        sysroot = _lean_sysroot(tools, workdir)
+        if sysroot is not None:
+            captured.values["LEAN_SYSROOT"] = sysroot
     return captured
+
+
+def _lean_sysroot(tools: SetupTools, workdir: Path) -> str | None:
+    """``lake env lean --print-prefix``, or None when no ``lean`` answers.
+
+    The sysroot only spares the REPL a ``lean --print-prefix`` per command; a Lake without Lean
+    (a stand-in REPL behind a fake ``lake``, as LeanInteract allows) must still work. Such a
+    capture is not trusted later (`_trusted`), so it is taken again on the next setup.
+    """
+    step = "Find the Lean sysroot (lake env lean --print-prefix)"
+    try:
+        prefix = tools.run_lake(step, "env", "lean", "--print-prefix", cwd=workdir)
+    except LeanSetupError as exc:
+        tools.reporter.note(f"Lean sysroot unknown ({exc.step} failed); the REPL finds it.")
+        return None
+    lines = [line.strip() for line in prefix.splitlines() if line.strip()]
+    if not lines:
+        tools.reporter.note("No Lean sysroot: lean --print-prefix printed nothing.")
+        return None
+    return lines[-1]
 
 
 def _trusted(data: Any) -> LakeEnvironment | None:

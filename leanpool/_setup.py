@@ -286,12 +286,15 @@ class SetupTools:
         lake_path: str | os.PathLike[str] = "lake",
         elan_path: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
+        elan_required: bool = True,
     ) -> None:
         self.cache_dir = cache_dir
         self.reporter = reporter
         self.lake_path = lake_path
         self.elan_path = elan_path
         self.timeout = timeout
+        # False: without elan, lake runs as given (LeanInteract's way) instead of failing.
+        self.elan_required = elan_required
         self._lake: Path | None = None
         self._installed_toolchains: set[str] = set()
 
@@ -425,6 +428,8 @@ class SetupTools:
         name = toolchain_name(toolchain)
         if name in self._installed_toolchains:
             return
+        if not self.elan_required and find_elan(self.elan_path) is None:
+            return  # a Lake the user manages (no elan): it runs whatever toolchain it is
         elan = self.elan()
         lock = self.cache_dir / "locks" / f"toolchain-{_safe_name(name)}.lock"
         with step_lock(

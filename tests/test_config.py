@@ -375,3 +375,88 @@ def test_missing_elan_is_reported_before_anything_is_downloaded(
         LeanREPLConfig(lean_version="v4.19.0", cache_dir=tmp_path / "cache")
     assert "Network" not in str(caught.value)
     assert fakes.actions() == []
+
+
+# --------------------------------------------------------------------------- offline recipe
+STAND_IN_REPL = """\
+import json, sys
+n = 0
+buf = []
+for line in sys.stdin:
+    if line.strip():
+        buf.append(line); continue
+    if not buf:
+        continue
+    req, buf = json.loads("".join(buf)), []
+    if "cmd" in req:
+        out, n = {"env": n, "messages": [{"pos": {"line": 1, "column": 0}, "severity": "info",
+                                          "data": json.dumps(req, sort_keys=True)}]}, n + 1
+    else:
+        out = {"message": "unsupported"}
+    sys.stdout.write(json.dumps(out, indent=1) + "\\n\\n")
+    sys.stdout.flush()
+"""
+FAKE_LAKE = """\
+#!/bin/sh
+case "$1" in
+  env) shift; exec "$@" ;;
+  --version) echo "fake lake"; exit 0 ;;
+  build) exit 0 ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("lake", ["fake", "env"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"enable_incremental_optimization": False, "enable_parallel_elaboration": False},
+        {},
+        {"build_repl": True},
+    ],
+)
+@pytest.mark.parametrize("toolchain", [None, "leanprover/lean4:v4.22.0"])
+def test_leaninteract_s_offline_recipe_runs_without_elan_or_lean(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lake: str,
+    options: dict[str, bool],
+    toolchain: str | None,
+) -> None:
+    """leaninteract-api.md section 11: a stand-in REPL at D/.lake/build/bin/repl and a `lake`
+    that execs `lake env PROG` (or `env` itself) are all LeanInteract needs; so must we."""
+    if lake == "env" and options.get("build_repl"):
+        pytest.skip("`env build` is not a build; the recipe pairs env with build_repl=False")
+    use_fakes(tmp_path, monkeypatch, tools=())  # no elan, no lake, no git, no lean
+    repl_dir = tmp_path / "D"
+    binary = repl_dir / ".lake" / "build" / "bin" / "repl"
+    binary.parent.mkdir(parents=True)
+    binary.write_text(f"#!{sys.executable}\n{STAND_IN_REPL}")
+    binary.chmod(0o755)
+    if toolchain is not None:
+        (repl_dir / "lean-toolchain").write_text(toolchain + "\n")
+    fake_lake = tmp_path / "fakebin" / "lake"
+    fake_lake.parent.mkdir()
+    fake_lake.write_text(FAKE_LAKE)
+    fake_lake.chmod(0o755)
+    lake_path = str(fake_lake) if lake == "fake" else "/usr/bin/env"
+    kwargs: dict[str, object] = {"build_repl": False, **options}
+    config = LeanREPLConfig(
+        local_repl_path=os.path.abspath(repl_dir), lake_path=lake_path, **kwargs
+    )
+    assert config.lean_version == ("v4.22.0" if toolchain else None)
+    assert config.working_dir == config.cache_repl_dir == str(repl_dir)
+    from leanpool.protocol import Command
+    from leanpool.server import LeanServer
+
+    with LeanServer(config) as server:
+        first = server.run(Command(cmd="def x := 1"), timeout=5)
+        second = server.run(Command(cmd="def y := x", env=first.env), timeout=5)
+    assert (first.env, second.env) == (0, 1)
+    sent = json.loads(second.messages[0].data)
+    if options.get("enable_incremental_optimization") is False:
+        assert sent == {"cmd": "def y := x", "env": 0}
+    else:
+        assert sent["incrementality"] is True
+        assert sent["setOptions"] == [[["Elab", "async"], True]]
