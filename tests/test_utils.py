@@ -35,9 +35,71 @@ def test_get_project_lean_version(tmp_path: Path) -> None:
     assert utils.get_project_lean_version(tmp_path) == "v4.19.0"
 
 
-def test_parse_lean_version_orders_versions() -> None:
-    older, newer = utils.parse_lean_version("v4.9.0"), utils.parse_lean_version("v4.10.0-rc1")
-    assert older is not None and newer is not None and older < newer
+def test_get_project_lean_version_ignores_what_is_not_a_v4_release(tmp_path: Path) -> None:
+    (tmp_path / "lean-toolchain").write_text("leanprover/lean4:nightly-2025-01-01\n")
+    assert utils.get_project_lean_version(tmp_path) is None
+
+
+def test_parse_lean_version_is_leaninteract_s() -> None:
+    assert utils.parse_lean_version("leanprover/lean4:v4.19.0") == "v4.19.0"
+    assert utils.parse_lean_version(lean_version="v4.22.0-rc2") == "v4.22.0-rc2"
+    with pytest.raises(ValueError, match="Unable to parse Lean version format!"):
+        utils.parse_lean_version("v3.4.0")
+
+
+def test_leaninteract_constants_and_memory_helper() -> None:
+    import psutil
+
+    assert utils.DEFAULT_REPL_VERSION is None  # the default repl_rev
+    assert utils.get_total_memory_usage(psutil.Process()) > 0
+    utils.check_windows_long_paths()  # nothing to do off Windows
+
+
+# --------------------------------------------------------------------------- text helpers
+PROOF = (
+    "import Mathlib\n\n-- helper\ntheorem bar : 1 = 1 := rfl\n\n"
+    "/-- The main result. -/\n@[simp] theorem baz (x : ℕ) (h : x > 0) : x ≠ 0 := by\n"
+    "  have h2 : x ≥ 1 := by omega\n  omega\n"
+)
+
+
+def test_text_helpers_give_leaninteract_s_strings() -> None:
+    assert utils.indent_code("a\nb", 4) == "    a\n    b"
+    assert utils.compress_newlines("\n  \na\n \n\n\nb  \n\n") == "a\n\nb\n"
+    assert utils.remove_lean_comments("a /- b /- c -/ d -/ e -- f\ng") == "a  e \ng"
+    assert utils.remove_lean_comments("a /- b") == "a "  # an unclosed comment runs to the end
+    assert utils.remove_lean_comments("a -/ b -/ c") is None
+    assert utils.lean_comments_ranges("/-- d --/ x", "-", False) == [(0, 9)]
+    statement = "theorem t (f : ℕ → ℕ := id) : let y := 1; f y = y := by simp"
+    assert statement[utils.split_implementation(statement) or 0 :] == ":= by simp"
+    assert statement[utils.split_conclusion(statement) or 0 :].startswith(": let y")
+    assert utils.split_conclusion("theorem t") is None
+    assert utils.clean_theorem_string("/- c -/ lemma foo {α} [G α] : P := by simp") == (
+        "theorem dummy {α} [G α] : P := by sorry"
+    )
+    assert utils.clean_theorem_string("example : True := trivial", "e", add_sorry=False) == (
+        "theorem e : True"
+    )
+    assert utils.clean_theorem_string("def x := 1") is None
+    assert PROOF[utils.extract_last_theorem(PROOF) :].startswith("theorem baz")
+    with pytest.raises(ValueError, match="No theorem found"):
+        utils.extract_last_theorem("def x := 1 -- theorem y : True\n")
+    assert utils.clean_last_theorem_string(PROOF, "t2", add_sorry=True).endswith(
+        "@[simp] theorem t2 (x : ℕ) (h : x > 0) : x ≠ 0 := by sorry"
+    )
+
+
+def test_text_helpers_fix_leaninteract_s_comment_and_keyword_bugs() -> None:
+    # A last-line comment is removed whole (LeanInteract kept its last character) ...
+    assert utils.remove_lean_comments("x := trivial -- done") == "x := trivial "
+    # ... a comment closed on the line of a `--` inside it does not swallow the code after it ...
+    assert utils.remove_lean_comments("/-- doc -/ theorem t\n") == " theorem t\n"
+    # ... and the last theorem is the last in the text, whatever its keyword.
+    code = "lemma l : True := trivial\ntheorem t : True := trivial"
+    assert utils.extract_last_theorem(code) == code.index("theorem")
+    assert utils.clean_theorem_string("namespace Dilemma\ntheorem t : P := p") == (
+        "theorem dummy : P := by sorry"
+    )
 
 
 def test_clear_cache_deletes_only_a_tagged_cache(tmp_path: Path) -> None:
