@@ -110,6 +110,8 @@ def test_repr_shows_only_set_fields() -> None:
     text = repr(Command(cmd="x", env=0))
     assert text == "Command(cmd='x', env=0)"
     assert "all_tactics" not in text
+    assert str(Command(cmd="x", env=0)) == text  # print() shows it too, as in LeanInteract
+    assert str(parse_response({"env": 1})) == "CommandResponse(env=1)"
 
 
 def test_models_pickle() -> None:

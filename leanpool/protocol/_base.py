@@ -74,6 +74,10 @@ class REPLBaseModel(BaseModel):
         if self.__pydantic_extra__:
             yield from self.__pydantic_extra__.items()
 
+    def __str__(self) -> str:
+        """The repr, as in LeanInteract: ``print(response)`` shows ``CommandResponse(env=0)``."""
+        return self.__repr__()
+
 
 def _wire_value(value: Any) -> Any:
     kind = type(value)
