@@ -113,8 +113,11 @@ class ServerNotRunningError(LeanPoolError, ChildProcessError):
     """The server is not usable: it was killed, or a fault ended it and nobody restarted it."""
 
 
-class StateLostError(LeanPoolError, LookupError):
-    """An env or proof-state id names a REPL state that is gone and cannot be rebuilt."""
+class StateLostError(LeanPoolError, LookupError, ValueError):
+    """An env or proof-state id names a REPL state that is gone and cannot be rebuilt.
+
+    Also a `ValueError`: LeanInteract raised ``ValueError("Could not replay the cached state...")``.
+    """
 
 
 class PoolShutdownError(LeanPoolError, RuntimeError):

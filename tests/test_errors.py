@@ -32,6 +32,7 @@ BUILTIN_BASES = [
     (PoolShutdownError, RuntimeError),
     (LeanSetupError, RuntimeError),
     (StateLostError, LookupError),
+    (StateLostError, ValueError),  # LeanInteract's failed replay
 ]
 
 
