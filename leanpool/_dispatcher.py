@@ -12,7 +12,7 @@ it already holds (or that has none), then the oldest whose header no slot holds 
 spread over slots instead of every slot importing every header), then the oldest request of all
 (a free slot never idles while work waits). A free slot with nothing to take may *steal* a
 session from a slot that is stuck or far behind (`_steal_for`), when waiting there would cost
-more than rebuilding the session's states on the free slot.
+more than rebuilding the session's states (and importing their header) on the free slot.
 
 Batches: a slot keeps `depth` tasks in flight; a task carries up to ``ceil(pending /
 (slots x depth))`` requests (at most `max_batch`), so a lone request goes alone (low latency)
@@ -52,6 +52,7 @@ HeaderKey = tuple[str, ...] | None
 _seq = itertools.count(1)
 _STEAL_SCAN = 512  # waiting session requests looked at per steal attempt
 _UNMEASURED_IMPORT_SECONDS = 1.0
+_IMPORT_PENALTY = 3  # a stolen session's new header is imported again after restarts
 
 
 def next_seq() -> int:
@@ -355,15 +356,17 @@ class Dispatcher:
         return waiting * self._service_estimate / max(1, holders) > self._import_estimate()
 
     def _steal_for(self, thief: Slot) -> bool:
-        """Move one session whose requests wait on another slot to `thief`, which is idle (no
-        task in flight: a busy thief could itself be the stuck one), when that pays: when the
-        session's first waiting request would wait longer there (the other worker's estimated
-        remaining work, `Slot.busy_for`, plus the requests ahead of it) than `thief` needs to
-        rebuild the states it names from the session's recipes (`_rebuild_cost`)."""
+        """Move one session whose requests wait on another slot to `thief`, which has nothing
+        else to do, when that pays: when the session's first waiting request would wait longer
+        there (the other worker's estimated remaining work, `Slot.busy_for`, plus the requests
+        ahead of it) than on `thief` (its own remaining work, which grows while a task of its
+        overruns, so a stuck thief steals nothing) plus rebuilding the states the request names
+        from the session's recipes (`_rebuild_cost`)."""
         per_request = self._service_estimate
-        if per_request is None or self._closing or thief.in_flight:
+        if per_request is None or self._closing:
             return False
         now = time.monotonic()
+        thief_busy = thief.busy_for(per_request, now)  # grows when its own task overruns
         best: tuple[float, PoolSession, Slot] | None = None
         for victim in self.slots:
             if victim is thief or not victim.pinned:
@@ -377,7 +380,7 @@ class Dispatcher:
             for position, pending in firsts.values():
                 assert pending.session is not None
                 wait = busy + position * per_request
-                gain = wait - self._rebuild_cost(pending, thief, per_request)
+                gain = wait - thief_busy - self._rebuild_cost(pending, thief, per_request)
                 if gain > 0 and (best is None or gain > best[0]):
                     best = (gain, pending.session, victim)
         if best is None:
@@ -398,18 +401,19 @@ class Dispatcher:
         return True
 
     def _rebuild_cost(self, pending: Pending, slot: Slot, per_request: float) -> float:
-        """Seconds `slot` would need before it can run `pending` (a session request); infinite
-        when that needs an import header `slot` does not hold. Such an import would cost more
-        than it looks: a header, once held, is imported again after every REPL restart (and by
-        a standby REPL), so measured on the RL benchmark, stealing across headers lost time."""
+        """Seconds `slot` would need before it can run `pending` (a session request): replaying
+        the states it names, and importing the headers of their chain that `slot` lacks. Such
+        an import costs more than it looks: a header, once held, is imported again after every
+        REPL restart (and by a standby REPL), so it counts `_IMPORT_PENALTY` times. Measured on
+        the RL benchmark: forbidding cross-header steals left a worker idle while the other had
+        a long backlog; counting the import once made workers trade headers back and forth."""
         assert pending.session is not None
         chain = pending.session.chain(pending.request)
         headers = {r.header.key for r in chain if r.header is not None}
         if pending.header is not None:
             headers.add(pending.header.key)
-        if any(not slot.holds(key) for key in headers):
-            return math.inf
-        return len(chain) * per_request
+        missing = sum(1 for key in headers if not slot.holds(key))
+        return len(chain) * per_request + missing * _IMPORT_PENALTY * self._import_estimate()
 
     def _import_estimate(self) -> float:
         """Seconds per header import, as measured so far (a guess before the first one)."""

@@ -144,6 +144,10 @@ class Slot:
         for pending in pendings:
             if pending.header is not None:
                 self.note_header(pending.header.key)
+        for item in items:  # states rebuilt here import their headers too
+            for recipe in item.recipes:
+                if recipe.header is not None:
+                    self.note_header(recipe.header.key)
         future = self.worker.submit(items)
         task = Task(next(_task_ids), self.generation, pendings, future)
         self._add(task)

@@ -91,16 +91,42 @@ def test_an_idle_worker_takes_over_a_session_stuck_behind_a_hang(pool: LeanPool)
     assert isinstance(again, ProofStepResponse)
 
 
-def test_sessions_do_not_move_to_a_worker_without_their_header(pool: LeanPool) -> None:
+def test_a_session_stays_when_importing_its_header_elsewhere_costs_more_than_the_wait() -> None:
+    # 3 x a 2 s import (a header is imported again after restarts) outweighs a 2 s hang.
+    config = sim_config(imports={"HeaderA": (2000, 10)})
+    with LeanPool(config, 2, timeout=30, progress=False) as pool:
+        pool.map([f"#eval {k}" for k in range(20)])
+        stuck, stuck_state, waiting, state = two_sessions_on_one_worker(pool, HEADER)
+        other = 1 - (stuck.slot_index or 0)
+        hung = stuck.submit(
+            ProofStep(proof_state=stuck_state, tactic="skip --!sim hang"), timeout=2
+        )
+        tactics = ("skip", "constructor", "exact ⟨hp, hq⟩", "exact And.intro hp hq")
+        steps = [waiting.submit(ProofStep(proof_state=state, tactic=t)) for t in tactics]
+        assert all(isinstance(f.result(timeout=30), ProofStepResponse) for f in steps)
+        with pytest.raises(LeanTimeoutError):
+            hung.result(timeout=30)
+        stats = pool.stats()
+        assert stats.session_moves == 0 and waiting.slot_index == stuck.slot_index
+        assert stats.workers[other]["headers"] == 0  # never imported there
+
+
+def test_a_session_stuck_behind_a_long_hang_moves_and_imports_its_header(pool: LeanPool) -> None:
     pool.map([f"#eval {k}" for k in range(20)])
     stuck, stuck_state, waiting, state = two_sessions_on_one_worker(pool, HEADER)
     other = 1 - (stuck.slot_index or 0)
-    hung = stuck.submit(ProofStep(proof_state=stuck_state, tactic="skip --!sim hang"), timeout=2)
-    tactics = ("skip", "constructor", "exact ⟨hp, hq⟩", "exact And.intro hp hq")
+    hung = stuck.submit(ProofStep(proof_state=stuck_state, tactic="skip --!sim hang"), timeout=8)
+    time.sleep(0.3)
+    tactics = ["constructor", "exact ⟨hp, hq⟩", *(f"skip -- {k}" for k in range(6))]
     steps = [waiting.submit(ProofStep(proof_state=state, tactic=t)) for t in tactics]
-    assert all(isinstance(f.result(timeout=30), ProofStepResponse) for f in steps)
+    during_hang = sum(not hung.done() for _ in as_completed(steps, timeout=30))
+    results = [future.result() for future in steps]
+    assert during_hang >= 1
+    statuses = [r.proof_status.split(":")[0] for r in results]
+    assert statuses == ["Incomplete", "Completed"] + ["Incomplete"] * 6
+    assert all("p ∧ q" in r.goals[0] for r in results[2:])  # rebuilt, not another state
     with pytest.raises(LeanTimeoutError):
         hung.result(timeout=30)
     stats = pool.stats()
-    assert stats.session_moves == 0 and waiting.slot_index == stuck.slot_index
-    assert stats.workers[other]["headers"] == 0  # never imported there
+    assert stats.session_moves >= 1 and waiting.slot_index == other
+    assert stats.workers[other]["headers"] >= 1  # the header came along with the session
