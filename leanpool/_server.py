@@ -177,6 +177,15 @@ class LeanServer:
         proc = self._proc
         return proc.stderr_tail() if proc is not None else ""
 
+    def get_stdout_stderr(self) -> tuple[str, str]:
+        """(stdout not yet read as a response, stderr's tail), for diagnostics.
+
+        LeanInteract read both pipes to EOF, which blocks while the REPL lives; this never
+        blocks. After a fault the typed error carries the same information (`stderr_tail`).
+        """
+        pending = self._reader.buffered if self._proc is not None else b""
+        return pending.decode("utf-8", errors="replace"), self.stderr_tail()
+
     def __enter__(self) -> LeanServer:
         return self
 

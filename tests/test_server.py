@@ -122,6 +122,8 @@ def test_stderr_flood_never_blocks(server: LeanServer) -> None:
     response = server.run(Command(cmd="#eval 5 --!sim stderr_kb=4096"), timeout=30)
     assert eval_value(response) == "5"
     assert len(server.stderr_tail()) > 0
+    stdout, stderr = server.get_stdout_stderr()  # LeanInteract's name; never blocks
+    assert stdout == "" and stderr == server.stderr_tail()
 
 
 def test_huge_single_line_response(server: LeanServer) -> None:
