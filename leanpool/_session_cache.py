@@ -220,8 +220,9 @@ class BaseSessionCache:
                 self._note_root(first, request)
             return translated
 
-    def remove(self, session_state_id: int) -> None:
-        """Forget a cached request (and all the session ids it produced)."""
+    def remove(self, session_state_id: int, verbose: bool = False) -> None:
+        """Forget a cached request (and all the session ids it produced). `verbose` is
+        LeanInteract's parameter; nothing is printed."""
         with self._lock:
             entry = self._states.get(session_state_id)
             if entry is None:
@@ -241,7 +242,8 @@ class BaseSessionCache:
     def is_empty(self) -> bool:
         return not self._states
 
-    def clear(self) -> None:
+    def clear(self, verbose: bool = False) -> None:
+        """Forget every cached state (`verbose`: LeanInteract's parameter, nothing printed)."""
         with self._lock:
             self._states.clear()
             self._adopted.clear()
@@ -430,17 +432,17 @@ class PickleSessionCache(ReplaySessionCache):
                     return repl_id
             return super().materialize(server, session_id, run_raw)
 
-    def remove(self, session_state_id: int) -> None:
+    def remove(self, session_state_id: int, verbose: bool = False) -> None:
         entry = self._states.get(session_state_id)
         ids = list(entry.ids.values()) if entry is not None else [session_state_id]
-        super().remove(session_state_id)
+        super().remove(session_state_id, verbose)
         for session_id in ids:
             pickle = self._pickles.pop(session_id, None)
             if pickle is not None:
                 pickle[1].unlink(missing_ok=True)
 
-    def clear(self) -> None:
-        super().clear()
+    def clear(self, verbose: bool = False) -> None:
+        super().clear(verbose)
         for _kind, target in self._pickles.values():
             target.unlink(missing_ok=True)
         self._pickles.clear()

@@ -86,3 +86,15 @@ def test_pickle_cache_unpickles_instead_of_replaying(
         assert not list((tmp_path / "session_cache").glob("*.olean"))
     finally:
         server.kill()
+
+
+def test_leaninteract_s_verbose_parameters_are_accepted(tmp_path: Path) -> None:
+    for cache in (ReplaySessionCache(), PickleSessionCache(tmp_path)):
+        with AutoLeanServer(sim_config(), session_cache=cache) as server:
+            env = server.run(Command(cmd="def a := 1"), add_to_session_cache=True)
+            assert isinstance(env, CommandResponse) and env.env == -1
+            cache.remove(-1, verbose=True)
+            assert cache.keys() == []
+            server.run(Command(cmd="def b := 2"), add_to_session_cache=True)
+            cache.clear(verbose=False)
+            assert cache.is_empty()
