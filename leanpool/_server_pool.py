@@ -4,14 +4,16 @@ LeanInteract's pool runs every request with the session cache on, so every id it
 used in any later request. Here each request that names no state starts a new pool session
 (sessions are spread over the workers), and a request naming an id goes to the session that made
 it, on the worker that holds it (rebuilt if that worker was replaced). Independent chains therefore
-run in parallel, and nothing is lost when a worker dies. Like LeanInteract's, this bookkeeping is
-never evicted: for long-running loops, prefer `LeanPool` with explicit `pool.session()` handles
-that you close.
+run in parallel, and nothing is lost when a worker dies. Callers see LeanInteract's ids, -1, -2,
+... in the order responses come back; each maps to the pool session's own id. Like
+LeanInteract's, this bookkeeping is never evicted: for long-running loops, prefer `LeanPool` with
+explicit `pool.session()` handles that you close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -19,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
 from leanpool._pool import LeanPool, as_request
-from leanpool._session_cache import ID_BASE_STEP, request_id_fields, response_id_paths
+from leanpool._session_cache import (
+    ID_BASE_STEP,
+    copy_id_containers,
+    request_id_fields,
+    response_id_paths,
+    set_path,
+)
+from leanpool.protocol import parse_response
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -53,6 +62,10 @@ class LeanServerPool:
         self._owners: dict[int, PoolSession] = {}  # id base -> the session that made the state
         self._sessions_of: dict[int, PoolSession] = {}  # id(future) -> its session, until read
         self._lock = threading.Lock()
+        # LeanInteract's ids (-1, -2, ...) <-> the sessions' own ids (-(id base | k)).
+        self._public_ids = itertools.count(1)
+        self._to_session_id: dict[int, int] = {}
+        self._to_public_id: dict[int, int] = {}
 
     @property
     def pool(self) -> LeanPool:
@@ -68,7 +81,7 @@ class LeanServerPool:
             result: Response = future.result()
         finally:
             self._settled(future)
-        return result
+        return self._public(result)
 
     async def async_run(
         self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
@@ -78,7 +91,7 @@ class LeanServerPool:
             result: Response = await asyncio.wrap_future(future)
         finally:
             self._settled(future)
-        return result
+        return self._public(result)
 
     def run_batch(
         self,
@@ -93,7 +106,7 @@ class LeanServerPool:
         results: list[Any] = []
         for future in futures:
             try:
-                results.append(future.result())
+                results.append(self._public(future.result()))
             except Exception as exc:
                 results.append(exc)
             finally:
@@ -110,11 +123,10 @@ class LeanServerPool:
     ) -> list[Any]:
         futures = [self._submit_or_fail(r, timeout_per_cmd) for r in requests]
         try:
-            return list(
-                await asyncio.gather(
-                    *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
-                )
+            results = await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
             )
+            return [r if isinstance(r, BaseException) else self._public(r) for r in results]
         finally:
             for future in futures:
                 self._settled(future)
@@ -136,7 +148,7 @@ class LeanServerPool:
 
     # ---------------------------------------------------------------- internals
     def _submit(self, request: BaseREPLQuery, timeout: float | None) -> Future[Any]:
-        model = as_request(request)
+        model = self._with_session_ids(as_request(request))
         session = self._session_for(model)
         future = session.submit(model, timeout=timeout)
         self._sessions_of[id(future)] = session
@@ -169,6 +181,39 @@ class LeanServerPool:
                     )
                 return session
         return self._pool.session()
+
+    def _with_session_ids(self, request: BaseREPLQuery) -> BaseREPLQuery:
+        """`request` with the ids this pool returned replaced by the sessions' own ids."""
+        update: dict[str, int] = {}
+        with self._lock:
+            for field_name, _kind, value in request_id_fields(request):
+                if value < 0:
+                    session_id = self._to_session_id.get(value)
+                    if session_id is None:
+                        raise StateLostError(
+                            f"Id {value} was not returned by this pool: LeanServerPool ids come "
+                            "from its own responses."
+                        )
+                    update[field_name] = session_id
+        return request.model_copy(update=update) if update else request
+
+    def _public(self, response: Response) -> Response:
+        """`response` with every session id replaced by its LeanInteract-style id (-1, -2, ...),
+        numbered in the order callers receive them."""
+        wire = response.to_repl_dict()
+        translated: dict[str, Any] | None = None
+        with self._lock:
+            for path, _kind, value in response_id_paths(wire):
+                if value >= 0:
+                    continue
+                public = self._to_public_id.get(value)
+                if public is None:
+                    public = -next(self._public_ids)
+                    self._to_public_id[value] = public
+                    self._to_session_id[public] = value
+                translated = translated if translated is not None else copy_id_containers(wire)
+                set_path(translated, path, public)
+        return parse_response(translated) if translated is not None else response
 
     def _remember(self, future: Future[Any], session: PoolSession) -> None:
         """Note which session owns the ids of a response, before its caller can use them.

@@ -62,3 +62,17 @@ def test_async_run_batch_works(server_pool: LeanServerPool) -> None:
     )
     values = [next(m.data for m in r.messages if m.severity == "info") for r in results]
     assert values == [str(i * 2) for i in range(20)]
+
+
+def test_ids_count_down_from_minus_one_as_in_leaninteract(server_pool: LeanServerPool) -> None:
+    first = server_pool.run(Command(cmd="def a := 1"))
+    second = server_pool.run(Command(cmd="theorem t : a = 1 := by sorry", env=-1))
+    assert isinstance(first, CommandResponse) and isinstance(second, CommandResponse)
+    assert (first.env, second.env, second.sorries[0].proof_state) == (-1, -2, -3)
+    step = server_pool.run(ProofStep(proof_state=-3, tactic="rfl"))
+    assert isinstance(step, ProofStepResponse) and step.proof_state == -4
+    assert step.model_dump(by_alias=True)["proofState"] == -4
+    batch = server_pool.run_batch([Command(cmd="#eval 1", env=-2), Command(cmd="#eval 2")])
+    assert sorted(r.env for r in batch) == [-6, -5]
+    together = asyncio.run(server_pool.async_run_batch([Command(cmd="#eval 3", env=-1)]))
+    assert together[0].env == -7
