@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import LeanPoolError
-from leanpool._routing import HeaderSplit, shift_positions
+from leanpool._routing import HeaderSplit, header_split_for, shift_positions
 from leanpool._session_cache import ReplaySessionCache, SessionState, _Bindings
 from leanpool.protocol import BaseREPLQuery, Command, parse_response
 
@@ -128,6 +128,7 @@ class _WorkerState:
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
         self.requests_served = 0
+        self.verbatim_imports = 0  # commands that ran with their own import header
 
     def get_server(self) -> AutoLeanServer:
         if self.server is None:
@@ -160,7 +161,7 @@ class _WorkerState:
             rss_mb=server.rss_mb() if server is not None else 0.0,
             generation=server.generation if server is not None else -1,
             restarts=dict(server.restart_counts) if server is not None else {},
-            header_imports=self.cache.header_imports,
+            header_imports=self.cache.header_imports + self.verbatim_imports,
             states_rebuilt=self.cache.states_rebuilt,
             import_seconds=self.cache.import_seconds,
             timed_imports=self.cache.timed_imports,
@@ -259,7 +260,10 @@ def _run(
 ) -> list[dict[str, Any] | LeanPoolError]:
     requests: list[BaseREPLQuery] = []
     for item in items:
-        requests.append(state.repl_request(item.request, item.header))
+        request = state.repl_request(item.request, item.header)
+        if header_split_for(request) is not None:  # the REPL imports it (no affinity, or unshared)
+            state.verbatim_imports += 1
+        requests.append(request)
     return server.run_batch_raw(
         requests,
         timeouts=[item.timeout for item in items],

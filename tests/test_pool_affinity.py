@@ -45,3 +45,18 @@ def test_a_restart_re_imports_the_header_and_counts_it() -> None:
         step = session.run(ProofStep(proof_state=state, tactic="exact h"))
         assert isinstance(step, ProofStepResponse) and step.proof_status == "Completed"
         assert pool.stats().header_imports == 2  # the header again, for the rebuilt state
+
+
+def test_without_affinity_every_command_pays_its_import_and_stats_say_so() -> None:
+    import time
+
+    costs = {name: (100, 10) for name in ("HeaderA", "HeaderB", "HeaderC", "HeaderD", "HeaderE")}
+    commands = _workload(30, seed=3)
+    with LeanPool(sim_config(imports=costs), 2, timeout=60, header_affinity=False) as pool:
+        started = time.monotonic()
+        results = list(pool.map(commands))
+        elapsed = time.monotonic() - started
+        stats = pool.stats()
+    assert all(isinstance(r, CommandResponse) and len(r.sorries) == 1 for r in results)
+    assert stats.header_imports == 30
+    assert elapsed >= 30 * 0.1 / 2  # the imports were really paid, on two workers
