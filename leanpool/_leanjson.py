@@ -15,11 +15,14 @@ Only the stdlib is imported: the REPL simulator, started thousands of times, use
 from __future__ import annotations
 
 import decimal
+import json
 import re
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["escape_lean_string", "lean_number_text", "render_lean_json"]
+__all__ = ["escape_lean_string", "lean_number_text", "loads_deep", "render_lean_json"]
 
 # Format document nodes, as tuples for speed: (kind, ...).
 _TEXT = 0  # (_TEXT, text)
@@ -36,6 +39,31 @@ _COMMA: _Doc = (_TEXT, ",")
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 _ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+# How deep `loads_deep` lets Python's (C, recursive) JSON decoder go: a few MB of C stack.
+_DEEP_NESTING = 20_000
+_RECURSION_LIMIT_LOCK = threading.Lock()
+
+
+def loads_deep(text: str | bytes | bytearray) -> Any:
+    """`json.loads`, also for values nested deeper than Python's recursion limit allows.
+
+    Lean renders JSON of any depth (large `infotree` answers nest hundreds of levels), while
+    `json.loads` stops near 1000 levels; the retry raises the limit, under a lock, to
+    `_DEEP_NESTING` levels. Deeper input still raises `RecursionError`.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        pass
+    with _RECURSION_LIMIT_LOCK:
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, _DEEP_NESTING))
+        try:
+            return json.loads(text)
+        finally:
+            sys.setrecursionlimit(old_limit)
 
 
 def escape_lean_string(text: str) -> str:
@@ -90,8 +118,8 @@ def _bracket(left: str, items: list[_Doc], right: str) -> _Doc:
     return (_GROUP, (_NEST, len(left), (_CONCAT, parts)))
 
 
-def _document(value: object) -> _Doc:
-    """`Json.render`: the Format document of a JSON value."""
+def _leaf_document(value: object) -> _Doc | None:
+    """The document of a scalar; None for an object or array."""
     if value is None:
         return (_TEXT, "null")
     if value is True:
@@ -102,17 +130,62 @@ def _document(value: object) -> _Doc:
         return (_TEXT, escape_lean_string(value))
     if isinstance(value, (int, float, decimal.Decimal)):
         return (_TEXT, lean_number_text(value))
+    if isinstance(value, Mapping) or (
+        isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray))
+    ):
+        return None
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+# An object or array being rendered: (keys, or None for an array; its values; their documents).
+_Frame = tuple[list[str] | None, list[Any], list[_Doc]]
+
+
+def _open(value: Any) -> _Frame:
     if isinstance(value, Mapping):
-        pairs = []
-        for key in sorted(value, reverse=True):  # Lean folds its key map into descending order
+        keys = sorted(value, reverse=True)  # Lean folds its key map into descending order
+        for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"JSON object keys must be strings, got {key!r}")
-            key_doc: _Doc = (_TEXT, escape_lean_string(key) + ":")
-            pairs.append((_GROUP, (_CONCAT, [key_doc, _LINE_DOC, _document(value[key])])))
-        return _bracket("{", pairs, "}")
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return _bracket("[", [_document(item) for item in value], "]")
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
+        return (keys, [value[key] for key in keys], [])
+    return (None, list(value), [])
+
+
+def _close(frame: _Frame) -> _Doc:
+    keys, _, docs = frame
+    if keys is None:
+        return _bracket("[", docs, "]")
+    pairs: list[_Doc] = [
+        (_GROUP, (_CONCAT, [(_TEXT, escape_lean_string(key) + ":"), _LINE_DOC, doc]))
+        for key, doc in zip(keys, docs, strict=True)
+    ]
+    return _bracket("{", pairs, "}")
+
+
+def _document(value: object) -> _Doc:
+    """`Json.render`: the Format document of a JSON value.
+
+    An explicit stack rather than recursion: info trees nest deeper than Python's recursion limit.
+    """
+    leaf = _leaf_document(value)
+    if leaf is not None:
+        return leaf
+    stack = [_open(value)]
+    while True:
+        _, values, docs = frame = stack[-1]
+        if len(docs) < len(values):
+            child = values[len(docs)]
+            doc = _leaf_document(child)
+            if doc is None:
+                stack.append(_open(child))
+            else:
+                docs.append(doc)
+            continue
+        stack.pop()
+        done = _close(frame)
+        if not stack:
+            return done
+        stack[-1][2].append(done)
 
 
 # --- Format.pretty -------------------------------------------------------------------------

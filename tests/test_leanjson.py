@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transcripts import Transcript, transcript_params
 
-from leanpool._leanjson import escape_lean_string, lean_number_text, render_lean_json
+from leanpool._leanjson import escape_lean_string, lean_number_text, loads_deep, render_lean_json
 
 
 @pytest.mark.parametrize("transcript", transcript_params())
@@ -138,3 +139,18 @@ def test_a_multi_megabyte_message_renders_on_one_line() -> None:
     rendered = render_lean_json({"messages": [{"data": data, "severity": "info"}], "env": 0})
     assert max(len(line) for line in rendered.split("\n")) > len(data)
     assert json.loads(rendered)["messages"][0]["data"] == data
+
+
+def test_values_nested_deeper_than_python_recursion_render_and_load() -> None:
+    depth = 5000  # json.loads and a recursive renderer both stop near 1000 levels
+    value: Any = {"children": []}
+    for _ in range(depth):
+        value = {"children": [value], "kind": "k"}
+    text = render_lean_json(value)
+    assert text.startswith('{"kind": "k",\n "children":\n [{"kind": "k",')
+    assert text.endswith("[]}" + "]}" * depth)  # past column 80 every group breaks
+    loaded = loads_deep(text)
+    for _ in range(depth):
+        loaded = loaded["children"][0]
+    assert loaded == {"children": []}
+    assert sys.getrecursionlimit() < 20_000  # the raised limit was only temporary

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from transcripts import require_transcripts
 
 from leanpool._errors import ProtocolError, RequestError
+from leanpool._leanjson import render_lean_json
 from leanpool.protocol import (
     BaseREPLResponse,
     Command,
@@ -217,8 +218,8 @@ def test_response_classification(wire: dict[str, Any], kind: type[Any]) -> None:
         ({}, r"Not a REPL response.*got keys: none"),
         ({"env": "1"}, r"Malformed CommandResponse.*env: .*valid integer"),
         (
-            {"proofState": 1, "goals": []},
-            r"Malformed ProofStepResponse.*proofStatus: Field required",
+            {"proofState": 1, "goals": [], "proofStatus": None},
+            r"Malformed ProofStepResponse.*proofStatus: Input should be a valid string",
         ),
         ({"env": 0, "messages": [{"severity": "fatal"}]}, r"messages\.0\.severity"),
         ("[1]", r"must be a JSON object, got list"),
@@ -533,3 +534,106 @@ def test_interface_module_mirrors_lean_interact() -> None:
     assert missing == []
     assert set(interface.__all__) <= set(protocol.__all__)
     assert interface.CommandResponse is protocol.CommandResponse
+
+
+# ------------------------------------------------------------ older REPL versions, deep trees
+
+
+def _syntax_before_v4_22(pp: str) -> dict[str, Any]:
+    """Syntax JSON as REPLs before v4.22.0 wrote it: no `kind`, no `argKinds`."""
+    return {"range": {"synthetic": False, "start": pos(1, 0), "finish": pos(1, 4)}, "pp": pp}
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        # before v4.19.0: no proofStatus
+        {"proofState": 1, "goals": ["⊢ Nat"]},
+        {"proofState": 2, "goals": [], "traces": ["trace"]},
+        # before v4.14.0: tactics without usedConstants
+        {
+            "tactics": [
+                {
+                    "tactic": "rfl",
+                    "proofState": 0,
+                    "pos": pos(1, 18),
+                    "goals": "⊢ 1 = 1",
+                    "endPos": pos(1, 21),
+                }
+            ],
+            "env": 0,
+        },
+        # before v4.22.0: syntax without kind/argKinds
+        {
+            "infotree": [
+                {
+                    "node": {
+                        "stx": _syntax_before_v4_22("rfl"),
+                        "name": None,
+                        "goalsBefore": ["⊢ 1 = 1"],
+                        "goalsAfter": [],
+                    },
+                    "kind": "TacticInfo",
+                    "children": [],
+                }
+            ],
+            "env": 0,
+        },
+    ],
+)
+def test_responses_of_older_repl_versions_round_trip(wire: dict[str, Any]) -> None:
+    response = parse_response(wire)
+    assert response.to_repl_dict() == wire
+    if isinstance(response, ProofStepResponse):
+        assert response.proof_status == "" and not response.is_completed
+
+
+def test_version_dependent_keys_are_written_when_set() -> None:
+    step = ProofStepResponse(proof_state=1, proof_status="Completed")
+    assert step.to_repl_dict() == {"proofState": 1, "goals": [], "proofStatus": "Completed"}
+    wire = {"proofState": 1, "goals": [], "proofStatus": ""}  # present, even if empty: kept
+    assert parse_response(wire).to_repl_dict() == wire
+    tactic = {
+        "tactic": "rfl",
+        "proofState": 0,
+        "pos": pos(1, 0),
+        "goals": "⊢ True",
+        "endPos": pos(1, 3),
+        "usedConstants": [],
+    }
+    assert parse_response({"env": 0, "tactics": [tactic]}).to_repl_dict()["tactics"] == [tactic]
+
+
+def _deep_tree(depth: int) -> dict[str, Any]:
+    stx = {**_syntax_before_v4_22("x"), "kind": "k", "argKinds": []}
+    root: dict[str, Any] = {"kind": "TermInfo", "node": None, "children": []}
+    tree = root
+    for level in range(depth):
+        node = {"stx": stx, "isBinder": False, "expr": f"e{level}", "elaborator": None}
+        child = {"kind": "TermInfo", "node": node, "children": [{"goalState": "⊢ Nat"}]}
+        tree["children"].append(child)
+        tree = child
+    return {"infotree": [root], "env": 3}
+
+
+@pytest.mark.parametrize("depth", [10, 300, 2000])
+def test_info_trees_deeper_than_pydantic_and_python_recursion_limits(depth: int) -> None:
+    # pydantic-core stops at 255 nested validations and Python's recursion at ~1000 frames;
+    # Lean writes trees of any depth.
+    wire = _deep_tree(depth)
+    text = render_lean_json(wire)
+    response = parse_response(text)
+    assert isinstance(response, CommandResponse)
+    deepest = list(response.infotree[0].dfs_walk())[-1]  # type: ignore[index]
+    assert isinstance(deepest.node, TermNode) and deepest.node.expr == f"e{depth - 1}"
+    assert render_lean_json(response.to_repl_dict()) == text
+
+
+def test_invalid_node_deep_in_a_tree_is_still_refused() -> None:
+    wire = _deep_tree(400)
+    tree = wire["infotree"][0]
+    for _ in range(350):
+        tree = tree["children"][-1]
+    tree["node"]["isBinder"] = "no"
+    with pytest.raises(ProtocolError, match="isBinder"):
+        parse_response(wire)

@@ -266,3 +266,21 @@ def test_responses_before_garbage_in_the_same_chunk_are_delivered() -> None:
     assert isinstance(reader.failure, ProtocolError)
     with pytest.raises(ProtocolError, match="does not start with"):
         reader.feed(b"")
+
+
+def test_reader_decodes_responses_nested_deeper_than_python_recursion() -> None:
+    depth = 3000  # `json.loads` alone stops near 1000 levels
+    data = ('{"env": 0, "infotree": ' + "[" * depth + "]" * depth + "}\n\n").encode()
+    [response] = ResponseReader().feed(data)
+    nested = response["infotree"]
+    for _ in range(depth - 1):
+        [nested] = nested
+    assert nested == []
+
+
+def test_reader_reports_hopelessly_deep_json_as_a_protocol_error() -> None:
+    data = ('{"env": ' + "[" * 100_000 + "]" * 100_000 + "}\n\n").encode()
+    reader = ResponseReader()
+    with pytest.raises(ProtocolError, match="nests too deeply"):
+        reader.feed(data)
+    assert reader.failure is not None

@@ -3,6 +3,8 @@
 `model_dump` stays pydantic's (LeanInteract users call it); `to_repl_dict` is the separate, exact
 wire form: the REPL writes some keys even when null or empty and drops others, and a generic
 `exclude_none` gets both kinds wrong (`Message.endPos: null` would vanish, `Sorry.pos` would not).
+Keys that only some REPL versions write (`proofStatus`, `usedConstants`, `argKinds`, ...) are left
+out when they were not set, so a response parsed from an older REPL round-trips unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = ["Pos", "REPLBaseModel"]
 _ALWAYS = 0  # key always written (None becomes null)
 _OMIT_NONE = 1  # key left out when the value is None
 _OMIT_EMPTY = 2  # key left out when the value is None or an empty list
+_OMIT_UNSET = 3  # key left out when the field was not set (absent from the parsed wire object)
 
 
 class REPLBaseModel(BaseModel):
@@ -29,6 +32,8 @@ class REPLBaseModel(BaseModel):
     _repl_omit_none: ClassVar[frozenset[str]] = frozenset()
     _repl_omit_empty: ClassVar[frozenset[str]] = frozenset()
     _repl_omit_every_none: ClassVar[bool] = False  # requests: every absent optional is left out
+    # Keys added to the REPL's output in some release: absent on the wire of older REPLs.
+    _repl_omit_unset: ClassVar[frozenset[str]] = frozenset()
     # (field name, wire key, rule), computed once per class.
     _repl_plan: ClassVar[tuple[tuple[str, str, int], ...]] = ()
 
@@ -37,7 +42,9 @@ class REPLBaseModel(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         plan: list[tuple[str, str, int]] = []
         for name, info in cls.model_fields.items():
-            if name in cls._repl_omit_empty:
+            if name in cls._repl_omit_unset:
+                rule = _OMIT_UNSET
+            elif name in cls._repl_omit_empty:
                 rule = _OMIT_EMPTY
             elif name in cls._repl_omit_none or (
                 cls._repl_omit_every_none and not info.is_required()
@@ -54,7 +61,10 @@ class REPLBaseModel(BaseModel):
         out: dict[str, Any] = {}
         for name, key, rule in self._repl_plan:
             value = values[name]
-            if rule and (value is None or (rule == _OMIT_EMPTY and not value)):
+            if rule == _OMIT_UNSET:
+                if name not in self.__pydantic_fields_set__:
+                    continue
+            elif rule and (value is None or (rule == _OMIT_EMPTY and not value)):
                 continue
             out[key] = _wire_value(value)
         extra = self.__pydantic_extra__

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Discriminator, Field, StrictBool, StrictStr, Tag
+from pydantic import (
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    StrictStr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from leanpool.protocol._base import Pos, REPLBaseModel
 
@@ -47,11 +56,16 @@ class Range(REPLBaseModel):
 
 
 class Syntax(REPLBaseModel):
-    """A syntax object: `pp` is null when Lean could not pretty-print it."""
+    """A syntax object: `pp` is null when Lean could not pretty-print it.
+
+    `kind` and `argKinds` exist since REPL v4.22.0 (PR #89): left out on the wire when not set.
+    """
+
+    _repl_omit_unset: ClassVar[frozenset[str]] = frozenset({"kind", "arg_kinds"})
 
     pp: StrictStr | None
     range: Range
-    kind: StrictStr
+    kind: StrictStr = ""
     arg_kinds: Annotated[list[StrictStr], Field(default_factory=list, alias="argKinds")]
 
 
@@ -125,6 +139,15 @@ def _child_kind(value: Any) -> str:
     return "tree"
 
 
+def _raw_children(value: Any) -> list[Any]:
+    """The children of a wire tree node that is itself a parent, else []."""
+    if isinstance(value, dict) and "goalState" not in value:
+        children = value.get("children")
+        if isinstance(children, list):
+            return children
+    return []
+
+
 class InfoTree(REPLBaseModel):
     """One info-tree node and its children.
 
@@ -141,6 +164,66 @@ class InfoTree(REPLBaseModel):
             Discriminator(_child_kind),
         ]
     ] = Field(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_deep_trees(
+        cls, data: Any, handler: ModelWrapValidatorHandler[InfoTree]
+    ) -> InfoTree:
+        """pydantic-core gives up below 255 nested validations, and real trees (large Mathlib
+        proofs, `infotree: "full"`) can be deeper: such a tree is then built bottom-up."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict) or all(
+                error["type"] != "recursion_depth_exceeded" for error in exc.errors()
+            ):
+                raise
+        return cls._build_bottom_up(data)
+
+    @classmethod
+    def _build_bottom_up(cls, data: dict[str, Any]) -> InfoTree:
+        """Validate each node once its sub-trees are built, with an explicit stack (each
+        validation then sees model instances one level down, so nothing nests)."""
+        stack: list[tuple[dict[str, Any], list[Any], Iterator[Any]]] = [
+            (data, [], iter(_raw_children(data)))
+        ]
+        while True:
+            raw, built, pending = stack[-1]
+            for child in pending:
+                if _raw_children(child):
+                    stack.append((child, [], iter(_raw_children(child))))
+                    break
+                built.append(child)  # leaves and holes are shallow: validated with the parent
+            else:
+                stack.pop()
+                tree = cls.model_validate({**raw, "children": built} if built else raw)
+                if not stack:
+                    return tree
+                stack[-1][1].append(tree)
+
+    def to_repl_dict(self) -> dict[str, Any]:
+        """The wire object, built with an explicit stack: trees outgrow Python's recursion."""
+        root = self._wire_without_children()
+        stack = [(self, root)]
+        while stack:
+            tree, out = stack.pop()
+            children: list[dict[str, Any]] = []
+            for child in tree.children:
+                if isinstance(child, InfoTree):
+                    wire = child._wire_without_children()
+                    stack.append((child, wire))
+                else:
+                    wire = child.to_repl_dict()
+                children.append(wire)
+            out["children"] = children
+        return root
+
+    def _wire_without_children(self) -> dict[str, Any]:
+        shallow = self.model_copy(update={"children": []})
+        wire = REPLBaseModel.to_repl_dict(shallow)
+        del wire["children"]
+        return wire
 
     def dfs_walk(self) -> Iterator[InfoTree]:
         """This tree and every sub-tree, depth first, parents before children; holes skipped.

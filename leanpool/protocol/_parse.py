@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from leanpool._errors import ProtocolError, RequestError
+from leanpool._leanjson import loads_deep
 from leanpool.protocol._requests import (
     BaseREPLQuery,
     Command,
@@ -171,7 +172,7 @@ def _decode_json(
     data: str | bytes | bytearray, error: type[RequestError] | type[ProtocolError], what: str
 ) -> Any:
     try:
-        return json.loads(data.decode("utf-8") if not isinstance(data, str) else data)
+        return loads_deep(data.decode("utf-8") if not isinstance(data, str) else data)
     except UnicodeDecodeError as exc:
         raise error(
             f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start}): {_preview(data)}",
@@ -180,6 +181,10 @@ def _decode_json(
     except json.JSONDecodeError as exc:
         raise error(
             f"{what} is not valid JSON ({exc}): {_preview(data)}", data=_preview_bytes(data)
+        ) from None
+    except RecursionError:
+        raise error(
+            f"{what} nests too deeply to decode: {_preview(data)}", data=_preview_bytes(data)
         ) from None
 
 

@@ -55,7 +55,12 @@ class Sorry(REPLBaseModel):
 
 
 class Tactic(REPLBaseModel):
-    """One tactic of an `allTactics` command; `proofState` is the state *before* it."""
+    """One tactic of an `allTactics` command; `proofState` is the state *before* it.
+
+    `usedConstants` exists since REPL v4.14.0: left out on the wire when it was not set.
+    """
+
+    _repl_omit_unset: ClassVar[frozenset[str]] = frozenset({"used_constants"})
 
     start_pos: Annotated[Pos, Field(alias="pos")]
     end_pos: Annotated[Pos, Field(alias="endPos")]
@@ -142,12 +147,14 @@ class ProofStepResponse(BaseREPLResponse):
 
     Only `proof_status == "Completed"` (see `is_completed`) means the REPL verified the whole
     proof; an empty `goals` list alone does not (the proof may contain `sorry` or metavariables,
-    or fail the kernel check).
+    or fail the kernel check). REPLs before v4.19.0 write no ``proofStatus``: it is then ``""``
+    here and left out on the wire again.
     """
 
     _repl_omit_empty: ClassVar[frozenset[str]] = frozenset({"messages", "sorries", "traces"})
+    _repl_omit_unset: ClassVar[frozenset[str]] = frozenset({"proof_status"})
 
-    proof_status: Annotated[StrictStr, Field(alias="proofStatus")]
+    proof_status: Annotated[StrictStr, Field(alias="proofStatus")] = ""
     proof_state: Annotated[StrictInt, Field(alias="proofState")]
     goals: list[StrictStr] = Field(default_factory=list)
     traces: list[StrictStr] = Field(default_factory=list)

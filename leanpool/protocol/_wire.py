@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from leanpool._errors import ProtocolError, RequestError
+from leanpool._leanjson import loads_deep
 from leanpool.protocol._parse import REQUEST_SHAPES, parse_request
 from leanpool.protocol._requests import BaseREPLQuery
 
@@ -288,11 +289,13 @@ class ResponseReader:
     def _decode(self, buffer: bytearray, start: int, stop: int) -> dict[str, Any]:
         raw = buffer[start:stop]
         try:
-            value = json.loads(raw.decode("utf-8"))
+            value = loads_deep(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             self._fail(f"REPL response is not valid UTF-8 ({exc.reason} at byte {exc.start})", raw)
         except json.JSONDecodeError as exc:
             self._fail(f"REPL response is not valid JSON ({exc})", raw)
+        except RecursionError:
+            self._fail("REPL response nests too deeply to decode", raw)
         if not isinstance(value, dict):
             self._fail(f"REPL response is JSON but not an object ({type(value).__name__})", raw)
         return value
