@@ -205,3 +205,65 @@ def test_recording_survives_the_server_killing_the_proxy(tmp_path: Path) -> None
     assert recorded_in.count('"cmd"') == 2
     replayed = run_sim(recorded_in, "--replay", str(tmp_path))
     assert replayed.stdout == recorded_out
+
+
+def test_renamed_sessions_replay_byte_for_byte(tmp_path: Path) -> None:
+    transcripts = require_transcripts()
+    for transcript in transcripts:  # new names, one directory: names must not matter
+        new_name = "renamed_" + transcript.name.replace("/", "_")[::-1]
+        (tmp_path / f"{new_name}.in").write_bytes(transcript.input_path.read_bytes())
+        (tmp_path / f"{new_name}.expected.out").write_bytes(transcript.output_bytes)
+    repl_flags = ("--replay", str(tmp_path))
+    for transcript in transcripts[::7]:
+        result = run_sim(transcript.input_path.read_bytes(), *repl_flags)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout == transcript.output_bytes, transcript.name
+
+
+def test_flags_the_repl_treats_as_absent_match_the_recording_without_them(
+    tmp_path: Path,
+) -> None:
+    position = {"line": 1, "column": 0}
+    message = {"severity": "info", "pos": position, "endPos": position, "data": "1"}
+    _write_session(tmp_path, "s", [({"cmd": "#eval 1"}, {"messages": [message], "env": 0})])
+    repl = ReplayRepl(load_recordings([tmp_path]))
+    variants = [
+        '{"cmd": "#eval 1", "allTactics": false}',
+        '{"cmd": "#eval 1", "rootGoals": false, "infotree": "none"}',
+        '{"cmd": "#eval 1", "allTactics": null}',
+    ]
+    for answer in _answer_all(repl, variants):
+        assert answer["messages"] == [message]
+    [refused] = _answer_all(repl, ['{"cmd": "#eval 1", "allTactics": true}'])
+    assert "no recording" in str(refused["message"])
+
+
+def test_a_recorded_crash_is_replayed_as_a_crash(tmp_path: Path) -> None:
+    # The recorded REPL answered one request, then died on an unpickle (missing file), once
+    # before writing anything and once half-way through a response.
+    session = wire({"cmd": "def x := 1"}, {"unpickleEnvFrom": "gone.olean"}, {"cmd": "#eval 2"})
+    (tmp_path / "dies.in").write_text(session, encoding="utf-8")
+    (tmp_path / "dies.expected.out").write_text('{"env": 0}\n\n', encoding="utf-8")
+    half = wire({"unpickleProofStateFrom": "half.olean"})
+    (tmp_path / "half.in").write_text(half, encoding="utf-8")
+    (tmp_path / "half.expected.out").write_text('{"proofState": 0,\n "go', encoding="utf-8")
+    for name in ("dies", "half"):
+        result = run_sim((tmp_path / f"{name}.in").read_bytes(), "--replay", str(tmp_path))
+        assert result.returncode == 1
+        assert result.stdout == (tmp_path / f"{name}.expected.out").read_bytes()
+        assert b"uncaught exception: simrepl replay: the recorded REPL" in result.stderr
+    # Off the recorded sequence, the crash is still what this request gets.
+    result = run_sim(wire({"unpickleEnvFrom": "gone.olean"}), "--replay", str(tmp_path))
+    assert result.returncode == 1 and result.stdout == b""
+
+
+def test_a_deep_info_tree_replays_byte_for_byte(tmp_path: Path) -> None:
+    tree: dict[str, object] = {"kind": "TermInfo", "node": None, "children": []}
+    for _ in range(1500):  # deeper than json.loads and Python recursion allow by default
+        tree = {"kind": "TermInfo", "node": None, "children": [tree, {"goalState": "⊢ Nat"}]}
+    _write_session(tmp_path, "deep", [({"cmd": "#eval 1", "infotree": "full"}, {"env": 0})])
+    output = render_lean_json({"infotree": [tree], "env": 0}) + "\n\n"
+    (tmp_path / "deep.expected.out").write_text(output, encoding="utf-8")
+    result = run_sim((tmp_path / "deep.in").read_bytes(), "--replay", str(tmp_path))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == output.encode("utf-8")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leanpool._leanjson import loads_deep
 from leanpool.testing._requests import Fatal, Request, decode_request
 from leanpool.testing._wire import RequestReader, is_comment
 
@@ -27,6 +28,7 @@ __all__ = ["Recording", "ReplayRepl", "load_recordings"]
 
 _DIRECTIVE_COMMENT = re.compile(r"[ \t]*--!sim[^\n]*")
 _ID_HOLDERS = ("sorries", "tactics")  # lists whose entries carry a "proofState"
+_INFOTREE_MODES = ("full", "tactics", "original", "substantive")
 
 
 def _digest(*parts: str) -> str:
@@ -36,6 +38,12 @@ def _digest(*parts: str) -> str:
 def request_key(request: Request, envs: Sequence[str], states: Sequence[str]) -> str:
     """The request's identity: its known fields, with ids replaced by their histories."""
     fields: dict[str, Any] = dict(request.fields)
+    # Spellings the REPL treats alike (Main.lean matches `some true` and the four modes only).
+    for key in ("allTactics", "rootGoals"):
+        if fields.get(key) is False:
+            del fields[key]
+    if fields.get("infotree") not in (None, *_INFOTREE_MODES):
+        del fields["infotree"]
     for key in ("cmd", "tactic"):
         if isinstance(fields.get(key), str):
             fields[key] = _DIRECTIVE_COMMENT.sub("", fields[key])
@@ -71,21 +79,44 @@ class _Step:
 class Recording:
     name: str
     steps: tuple[_Step, ...]
+    # When the recorded REPL died before answering request number len(steps): that request's
+    # key and what it still wrote on stdout (part of a response, or nothing).
+    died: tuple[str, bytes] | None = None
 
 
-def _split_responses(text: str) -> list[str]:
-    blocks: list[str] = []
+def _split_responses(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of each response: runs of lines up to a blank line (see repl-protocol 1.5)."""
+    blocks: list[tuple[int, str]] = []
     current: list[str] = []
+    start = offset = 0
     for line in text.split("\n"):
-        if line.strip() == "":
+        if line.strip(" \t\r") == "":
             if current:
-                blocks.append("\n".join(current))
+                blocks.append((start, "\n".join(current)))
                 current = []
         else:
+            if not current:
+                start = offset
             current.append(line)
+        offset += len(line) + 1
     if current:
-        blocks.append("\n".join(current))
+        blocks.append((start, "\n".join(current)))
     return blocks
+
+
+def _decoded_responses(session_output: str) -> tuple[list[dict[str, Any]], bytes | None]:
+    """The recorded responses, and the stdout of a REPL that died writing the next one (or
+    None): what follows the last complete response when it is not a JSON object."""
+    responses: list[dict[str, Any]] = []
+    for offset, block in _split_responses(session_output):
+        try:
+            response = loads_deep(block)
+        except (ValueError, RecursionError):
+            response = None
+        if not isinstance(response, dict):
+            return responses, session_output[offset:].encode("utf-8")
+        responses.append(response)
+    return responses, None
 
 
 def _requests_of(session_input: bytes) -> list[Request]:
@@ -106,8 +137,9 @@ def _recording(name: str, session_input: bytes, session_output: str) -> Recordin
     envs: list[str] = []
     states: list[str] = []
     steps: list[_Step] = []
-    responses = [json.loads(block) for block in _split_responses(session_output)]
-    for request, response in zip(_requests_of(session_input), responses, strict=False):
+    responses, partial = _decoded_responses(session_output)
+    requests = _requests_of(session_input)
+    for request, response in zip(requests, responses, strict=False):
         key = request_key(request, envs, states)
         env_ids, state_ids = _response_ids(response)
         new_envs = tuple(sorted({i for i in env_ids if i >= len(envs)}))
@@ -126,7 +158,10 @@ def _recording(name: str, session_input: bytes, session_output: str) -> Recordin
             if i in new_states or i < state_base
         }
         steps.append(_Step(key, response, env_digests, state_digests, new_envs, new_states))
-    return Recording(name, tuple(steps))
+    died = None
+    if len(requests) > len(steps):  # the REPL died on the next request (not for bad JSON)
+        died = (request_key(requests[len(steps)], envs, states), partial or b"")
+    return Recording(name, tuple(steps), died)
 
 
 def load_recordings(directories: Iterable[str | os.PathLike[str]]) -> list[Recording]:
@@ -173,6 +208,7 @@ class ReplayRepl:
         self._received += 1
         candidates = self._index.get(key, [])
         chosen = next(((r, s) for r, s in candidates if r in self._in_step and s == position), None)
+        in_step_before = self._in_step
         self._in_step = {
             r
             for r in self._in_step
@@ -182,6 +218,8 @@ class ReplayRepl:
         refusal = self._unknown_id(request)
         if refusal is not None:
             return refusal
+        if chosen is None:
+            self._die_if_recorded_dying(key, position, in_step_before, bool(candidates))
         if chosen is None and candidates:
             chosen = candidates[0]
         if chosen is None:
@@ -193,6 +231,30 @@ class ReplayRepl:
             }
         recording, step = chosen
         return self._renumber(self._recordings[recording].steps[step])
+
+    def _die_if_recorded_dying(
+        self, key: str, position: int, in_step: set[int], answered_elsewhere: bool
+    ) -> None:
+        """Replay a recorded crash (e.g. a failed unpickle): same stdout, then exit status 1.
+
+        Preferred: the recording followed so far died exactly here. Otherwise any recording that
+        died on this request, unless another recording answered it.
+        """
+        dying = [
+            r
+            for r, recording in enumerate(self._recordings)
+            if recording.died is not None and recording.died[0] == key
+        ]
+        in_sequence = [
+            r for r in dying if r in in_step and len(self._recordings[r].steps) == position
+        ]
+        if in_sequence or (dying and not answered_elsewhere):
+            recording = self._recordings[(in_sequence or dying)[0]]
+            assert recording.died is not None
+            raise Fatal(
+                f"simrepl replay: the recorded REPL ({recording.name}) exited at this request",
+                output=recording.died[1],
+            )
 
     def _unknown_id(self, request: Request) -> dict[str, Any] | None:
         """The REPL's own refusals, independent of any recording."""
@@ -218,7 +280,13 @@ class ReplayRepl:
             env_map.setdefault(recorded, self._env_ids.get(digest, recorded))
         for recorded, digest in step.state_digests.items():
             state_map.setdefault(recorded, self._state_ids.get(digest, recorded))
-        response: dict[str, Any] = json.loads(json.dumps(step.response))  # a private copy
+        # A private copy of what changes (ids); the rest, possibly a deep info tree, is shared.
+        response = dict(step.response)
+        for holder in _ID_HOLDERS:
+            if isinstance(response.get(holder), list):
+                response[holder] = [
+                    dict(entry) if isinstance(entry, dict) else entry for entry in response[holder]
+                ]
         if isinstance(response.get("env"), int):
             response["env"] = env_map.get(response["env"], response["env"])
         if isinstance(response.get("proofState"), int):

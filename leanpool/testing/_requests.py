@@ -57,12 +57,14 @@ class Fatal(Exception):
     """The REPL dies: ``uncaught exception: <text>`` on stderr, exit status 1 (repl-protocol 6.3).
 
     `text` is what Lean prints after the prefix: a pretty-printed error object for requests that
-    do not parse, the IO error's text for failed pickle reads and writes.
+    do not parse, the IO error's text for failed pickle reads and writes. `output` is what the
+    dying process still writes on stdout first (a replayed crash mid-response).
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, output: bytes = b"") -> None:
         super().__init__(text)
         self.text = text
+        self.output = output
 
     @classmethod
     def error_object(cls, message: str) -> Fatal:

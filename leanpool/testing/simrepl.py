@@ -115,6 +115,8 @@ def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
                     response, directives, request.source_text, command
                 )
         except Fatal as fatal:
+            stdout.write(fatal.output)
+            stdout.flush()
             sys.stdout.flush()
             sys.stderr.write(f"uncaught exception: {fatal.text}\n")
             sys.stderr.flush()
