@@ -407,13 +407,15 @@ esac
 """
 
 
-@pytest.mark.parametrize("lake", ["fake", "env"])
+# `lake_path=env` pairs with build_repl=False in the recipe: `env build` is not a build.
 @pytest.mark.parametrize(
-    "options",
+    ("lake", "options"),
     [
-        {"enable_incremental_optimization": False, "enable_parallel_elaboration": False},
-        {},
-        {"build_repl": True},
+        ("fake", {"enable_incremental_optimization": False, "enable_parallel_elaboration": False}),
+        ("fake", {}),
+        ("fake", {"build_repl": True}),
+        ("env", {"enable_incremental_optimization": False, "enable_parallel_elaboration": False}),
+        ("env", {}),
     ],
 )
 @pytest.mark.parametrize("toolchain", [None, "leanprover/lean4:v4.22.0"])
@@ -426,8 +428,6 @@ def test_leaninteract_s_offline_recipe_runs_without_elan_or_lean(
 ) -> None:
     """leaninteract-api.md section 11: a stand-in REPL at D/.lake/build/bin/repl and a `lake`
     that execs `lake env PROG` (or `env` itself) are all LeanInteract needs; so must we."""
-    if lake == "env" and options.get("build_repl"):
-        pytest.skip("`env build` is not a build; the recipe pairs env with build_repl=False")
     use_fakes(tmp_path, monkeypatch, tools=())  # no elan, no lake, no git, no lean
     repl_dir = tmp_path / "D"
     binary = repl_dir / ".lake" / "build" / "bin" / "repl"
