@@ -155,15 +155,8 @@ class LeanREPLConfig:
         if self.repl_cmd is not None or self.local_repl_path is not None:
             return [self.lean_version] if self.lean_version else []
         from leanpool._repl_build import ReplRepository
-        from leanpool._setup import SetupReporter, SetupTools, prepare_cache_dir
 
-        tools = SetupTools(
-            prepare_cache_dir(self.cache_dir),
-            SetupReporter(self.verbose),
-            lake_path=self.lake_path,
-            elan_path=self.elan_path,
-            timeout=self.setup_timeout,
-        )
+        tools = self._setup_tools(elan_required=True)
         repo = ReplRepository(self.repl_git, tools.cache_dir, tools)
         repo.ensure_cloned()
         return sort_versions(repo.versions())
@@ -193,22 +186,26 @@ class LeanREPLConfig:
         argv = (os.path.abspath(executable), *argv[1:])
         self.launch = ReplLaunch(argv, self._working_dir, dict(self.repl_env), self.lean_version)
 
-    def _set_up(self) -> None:
-        from leanpool._lake_env import capture_lake_env
-        from leanpool._repl_build import ReplRepository, prepare_git_repl, prepare_local_repl
+    def _setup_tools(self, elan_required: bool) -> SetupTools:
         from leanpool._setup import SetupReporter, SetupTools, prepare_cache_dir
 
-        wanted, source = self._wanted_version()
-        tools = SetupTools(
+        return SetupTools(
             prepare_cache_dir(self.cache_dir),
             SetupReporter(self.verbose),
             lake_path=self.lake_path,
             elan_path=self.elan_path,
             timeout=self.setup_timeout,
-            # A local REPL needs no download; with no elan its lake runs as given, as in
-            # LeanInteract (a stand-in REPL with a fake lake, leaninteract-api.md section 11).
-            elan_required=self.local_repl_path is None,
+            elan_required=elan_required,
         )
+
+    def _set_up(self) -> None:
+        from leanpool._lake_env import capture_lake_env
+        from leanpool._repl_build import ReplRepository, prepare_git_repl, prepare_local_repl
+
+        wanted, source = self._wanted_version()
+        # A local REPL needs no download; with no elan its lake runs as given, as in
+        # LeanInteract (a stand-in REPL with a fake lake, leaninteract-api.md section 11).
+        tools = self._setup_tools(elan_required=self.local_repl_path is None)
         if self.build_repl and self.local_repl_path is None:
             tools.elan()  # preflight: say "install elan" before any download
         if self.local_repl_path is not None:
