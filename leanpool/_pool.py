@@ -375,6 +375,7 @@ class LeanPool:
         pending = Pending(next_seq(), model, timeout, [future], header, session, key)
         if session is not None:
             pending.id_base = next(self._session_requests) * ID_BASE_STEP
+            session.claim_base(pending.id_base)
         self._dispatcher.submit(pending)
         register_exit_hook()
         return future

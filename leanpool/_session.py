@@ -42,6 +42,8 @@ class PoolSession:
         self.slot_index: int | None = None  # set by the dispatcher at the first request
         self.session_id = session_id
         self.closed = False
+        # Id bases of this session's requests (added by submitting threads, read by `check_ids`).
+        self._bases: set[int] = set()
         # Touched only by the dispatcher thread:
         self._recipes: dict[int, Recipe] = {}  # id_base -> how to rebuild its states
         self._sent: tuple[tuple[int, int], set[int]] = ((-1, -1), set())
@@ -82,13 +84,18 @@ class PoolSession:
 
     # ---------------------------------------------------------------- pool side
     def check_ids(self, request: BaseREPLQuery) -> None:
-        """Ids in a session request must be ones this pool's sessions handed out."""
+        """Ids in a session request must come from this session's responses: another session's
+        id may name a state on another worker, and would then fail or not, by placement."""
         for field_name, _kind, value in request_id_fields(request):
-            if value > -ID_BASE_STEP:
+            if value > -ID_BASE_STEP or (-value & ~(ID_BASE_STEP - 1)) not in self._bases:
                 raise RequestError(
                     f"{type(request).__name__}.{field_name}={value} is not an id returned by "
                     "this session: use the env / proof-state ids from this session's responses."
                 )
+
+    def claim_base(self, id_base: int) -> None:
+        """Note that a request of this session gets ids ``-(id_base | k)``."""
+        self._bases.add(id_base)
 
     def chain(self, request: BaseREPLQuery, skip: set[int] | None = None) -> list[Recipe]:
         """Recipes of the states `request` needs, transitively, oldest first (bases in `skip`

@@ -189,6 +189,8 @@ def test_session_keeps_ids_valid(pool: LeanPool) -> None:
         assert done.proof_status == "Completed"
         with pytest.raises(RequestError):
             session.submit(Command(cmd="#eval 1", env=0))
+        with pool.session() as other, pytest.raises(RequestError, match="this session"):
+            other.submit(ProofStep(proof_state=state, tactic="omega"))  # another session's id
 
 
 def test_session_survives_a_killed_worker(pool: LeanPool) -> None:
@@ -211,8 +213,12 @@ def test_session_survives_a_killed_worker(pool: LeanPool) -> None:
 
 
 def test_session_state_that_cannot_be_rebuilt_raises(pool: LeanPool) -> None:
-    with pool.session() as session, pytest.raises(StateLostError):
-        session.run(ProofStep(proof_state=-(1 << 40), tactic="rfl"))
+    with pool.session() as session:
+        env = session.run("def x := 1").env  # the first state of this session's request
+        with pytest.raises(StateLostError):  # its fifth state: no request of ours made it
+            session.run(ProofStep(proof_state=env - 5, tactic="rfl"))
+        with pytest.raises(RequestError, match="this session"):  # not even our request's id
+            session.run(ProofStep(proof_state=-(1 << 40), tactic="rfl"))
 
 
 # -------------------------------------------------------------------------------- recycling
