@@ -271,6 +271,17 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
                 f"standby's included); on 2 cores that work competes with the requests. "
                 f"LeanInteract does none of it: it drops the steps whose state was lost."
             )
+        floor = _get(scenarios, "s7_rl", "floor_seconds")
+        best = _get(scenarios, "s7_rl", "leaninteract_time_vs_floor")
+        if floor and best:
+            notes.append(
+                f"The least time in which the whole plan can be answered on "
+                f"{_get(scenarios, 's7_rl', 'workers')} workers is {floor} s (its "
+                f"CPU once per distinct request, each header imported once, and each planned "
+                f"hang holding a REPL until its timeout), before any restart or rebuild: a pool "
+                f"answering all of it can "
+                f"reach at most {best} x LeanInteract's time on this plan."
+            )
     return notes
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 
 # Tactics after which the step is a leaf of the tree (closed, failed, or split into cases).
@@ -92,9 +93,17 @@ def make_plan(
     return plan
 
 
+def _cpu_ms(text: str) -> int:
+    return sum(int(found) for found in re.findall(r"cpu_ms=(\d+)", text))
+
+
 def plan_summary(plan: list[Episode]) -> dict[str, int]:
     steps = [s for episode in plan for s in episode.steps]
+    roots_ms = sum(_cpu_ms(episode.theorem) for episode in plan)
     return {
+        # simulated CPU of every request, and of those that are not duplicates (run once)
+        "cpu_ms": roots_ms + sum(_cpu_ms(s.tactic) for s in steps),
+        "cpu_ms_unique": roots_ms + sum(_cpu_ms(s.tactic) for s in steps if s.duplicate_of is None),
         "episodes": len(plan),
         "root_commands": len(plan),
         "proof_steps": len(steps),

@@ -286,6 +286,15 @@ def run(ctx: Context) -> dict[str, Any]:
 
     lp, li = seconds("leanpool_standby"), seconds("leaninteract")
     lp_default = seconds("leanpool")
+    # The least time anyone needs to answer the whole plan on these workers: its CPU once per
+    # distinct request, each header imported once, and each planned hang holding a REPL until
+    # its timeout.
+    busy_s = (
+        summary["cpu_ms_unique"] / 1000
+        + len(HEADERS) * sizes.import_ms / 1000
+        + summary["planned_hangs"] * timeout
+    )
+    floor = busy_s / ctx.workers
     return {
         "description": (
             f"{summary['episodes']} episodes over {len(HEADERS)} headers "
@@ -297,6 +306,9 @@ def run(ctx: Context) -> dict[str, Any]:
         "timeout_s": timeout,
         "variants": list(variants.values()),
         "leaninteract_time_vs_leanpool": round(li / lp, 3) if lp and li else None,
+        "workers": ctx.workers,
+        "floor_seconds": round(floor, 2),
+        "leaninteract_time_vs_floor": round(li / floor, 3) if li else None,
         "leaninteract_time_vs_leanpool_defaults": (
             round(li / lp_default, 3) if lp_default and li else None
         ),
