@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from leanpool._channel import NOT_RUN, Exchange, Outcome
 from leanpool._errors import LeanPoolError, ServerNotRunningError
 from leanpool._fair_lock import FairLock
+from leanpool._log import show_verbose_output
 from leanpool._memory import MB, cgroup_support, tree_rss_bytes
 from leanpool._process import ReplProcess
 from leanpool.protocol import (
@@ -292,15 +293,13 @@ class LeanServer:
         """One pipelined exchange; the caller holds the server's lock."""
         exchange = self._new_exchange(payloads, timeouts)
         if verbose:
-            for payload in payloads:
-                logger.info("-> %s", payload.decode("utf-8").rstrip())
+            _log_sent(payloads)
         try:
             outcomes = exchange.run_blocking()
         finally:
             self._after_exchange(exchange)
         if verbose:
-            for outcome in outcomes:
-                logger.info("<- %s", outcome)
+            _log_received(outcomes)
         return outcomes
 
     def _run_payloads(
@@ -325,8 +324,7 @@ class LeanServer:
         background (drained) and `hold` is handed to it, to be released when it is done."""
         exchange = self._new_exchange(payloads, timeouts)
         if verbose:
-            for payload in payloads:
-                logger.info("-> %s", payload.decode("utf-8").rstrip())
+            _log_sent(payloads)
         loop = asyncio.get_running_loop()
         task = loop.create_task(exchange.run_async())
         try:
@@ -337,8 +335,7 @@ class LeanServer:
             raise
         self._after_exchange(exchange)
         if verbose:
-            for outcome in outcomes:
-                logger.info("<- %s", outcome)
+            _log_received(outcomes)
         return outcomes
 
     async def _async_run_payloads(
@@ -382,3 +379,15 @@ class _Hold:
 
 
 __all__ = ["NOT_RUN", "LeanServer", "MemoryBackend", "Response"]
+
+
+def _log_sent(payloads: list[bytes]) -> None:
+    show_verbose_output()
+    for payload in payloads:
+        logger.info("-> %s", payload.decode("utf-8").rstrip())
+
+
+def _log_received(outcomes: list[Outcome]) -> None:
+    show_verbose_output()
+    for outcome in outcomes:
+        logger.info("<- %s", outcome)

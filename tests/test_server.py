@@ -323,3 +323,45 @@ def test_cgroup_backend_enforces_the_hard_limit_where_available() -> None:
             srv.run(Command(cmd="#eval 2 --!sim rss_mb=400"), timeout=60)
     finally:
         srv.kill()
+
+
+# -------------------------------------------------------------------------------- verbose
+_VERBOSE_SCRIPT = """
+import sys
+from leanpool import Command, LeanServer
+from leanpool.testing import sim_config
+with LeanServer(sim_config()) as server:
+    server.run(Command(cmd="#eval 6 * 7"), verbose=sys.argv[1] == "1")
+"""
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_exchange_on_stderr_when_logging_is_not_set_up(verbose: bool) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _VERBOSE_SCRIPT, "1" if verbose else "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    if verbose:
+        assert "#eval 6 * 7" in done.stderr and "'42'" in done.stderr
+    else:
+        assert done.stderr == ""
+
+
+def test_verbose_goes_to_the_applications_logging(
+    server: LeanServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    ours = logging.getLogger("leanpool")
+    with caplog.at_level(logging.INFO):  # the application's handler takes INFO records...
+        ours.setLevel(logging.WARNING)  # ... but our logger was left at WARNING
+        try:
+            server.run(Command(cmd="#eval 6 * 7"), verbose=True)
+        finally:
+            ours.setLevel(logging.NOTSET)
+    sent = [r.getMessage() for r in caplog.records if r.name == "leanpool"]
+    assert any(m.startswith("-> ") and "#eval 6 * 7" in m for m in sent)
+    assert any(m.startswith("<- ") and "'42'" in m for m in sent)
