@@ -90,8 +90,18 @@ def request_id_fields(request: BaseREPLQuery) -> list[tuple[str, IdKind, int]]:
 ID_BASE_STEP = 1 << 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class SessionState:
+    """One session id, as LeanInteract's caches list them (``for state in cache``,
+    ``cache[session_id]``); `request` is what rebuilds it."""
+
+    session_id: int
+    is_proof_state: bool
+    request: BaseREPLQuery
+
+
+@dataclass
+class CacheEntry:
     """One cached request and the session ids of the states its response named."""
 
     request: BaseREPLQuery
@@ -136,10 +146,10 @@ class BaseSessionCache:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
-        self._states: dict[int, SessionState] = {}  # session id -> its state entry
+        self._states: dict[int, CacheEntry] = {}  # session id -> its state entry
         self._bindings: weakref.WeakKeyDictionary[object, _Bindings] = weakref.WeakKeyDictionary()
         self._materializing: set[tuple[int, int]] = set()
-        self._adopted: dict[int, SessionState] = {}  # id_base -> entry (caller-owned id space)
+        self._adopted: dict[int, CacheEntry] = {}  # id_base -> entry (caller-owned id space)
         # Cached requests that name no state (import headers, roots of chains): what a standby
         # REPL can run ahead of time. `roots_version` changes whenever this set does.
         self._roots: dict[int, BaseREPLQuery] = {}
@@ -174,16 +184,16 @@ class BaseSessionCache:
             if id_base is not None:
                 entry = self._adopted.get(id_base)
                 if entry is None:
-                    entry = self._adopted[id_base] = SessionState(request, {}, id_base=id_base)
+                    entry = self._adopted[id_base] = CacheEntry(request, {}, id_base=id_base)
                     self._note_root(-(id_base | 0), request)
                 return -(id_base | 0)
             session_id = -next(self._counter)
-            entry = SessionState(request=request, ids={(): session_id})
+            entry = CacheEntry(request=request, ids={(): session_id})
             self._states[session_id] = entry
             self._note_root(session_id, request)
             return session_id
 
-    def _entry_for(self, session_id: int) -> SessionState | None:
+    def _entry_for(self, session_id: int) -> CacheEntry | None:
         entry = self._states.get(session_id)
         if entry is None and session_id <= -ID_BASE_STEP:
             entry = self._adopted.get(-session_id & ~(ID_BASE_STEP - 1))
@@ -204,7 +214,7 @@ class BaseSessionCache:
         """
         with self._lock:
             translated = copy_id_containers(response)
-            entry = SessionState(request=request, ids={}, id_base=id_base)
+            entry = CacheEntry(request=request, ids={}, id_base=id_base)
             if id_base is not None:
                 self._adopted[id_base] = entry
             bindings = self._bindings_for(server)
@@ -260,14 +270,21 @@ class BaseSessionCache:
         with self._lock:
             return self._bindings_for(server).forward.get(session_state_id)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(list(self._states))
+    def __iter__(self) -> Iterator[SessionState]:
+        with self._lock:
+            return iter([self._state_view(session_id) for session_id in self._states])
 
     def __contains__(self, session_state_id: object) -> bool:
         return session_state_id in self._states
 
     def __getitem__(self, session_state_id: int) -> SessionState:
-        return self._states[session_state_id]
+        with self._lock:
+            return self._state_view(session_state_id)
+
+    def _state_view(self, session_id: int) -> SessionState:
+        entry = self._states[session_id]  # KeyError for an unknown id, as a dict would
+        kind = entry.kinds.get(session_id, "env")
+        return SessionState(session_id, kind == "proofState", entry.request)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -317,7 +334,7 @@ class BaseSessionCache:
                 self._materializing.discard(key)
 
     def _bind_response(
-        self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
+        self, bindings: _Bindings, entry: CacheEntry, response: dict[str, Any]
     ) -> None:
         """Bind the ids of a (re)played entry's response to its session ids, by position."""
         adopted_first = entry.ids.pop((), None)  # adopted with the cache's counter

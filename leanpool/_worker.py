@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import LeanPoolError
 from leanpool._routing import HeaderSplit, header_split_for, shift_positions
-from leanpool._session_cache import ReplaySessionCache, SessionState, _Bindings
+from leanpool._session_cache import CacheEntry, ReplaySessionCache, _Bindings
 from leanpool.protocol import BaseREPLQuery, Command, parse_response
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class _WorkerCache(ReplaySessionCache):
             self.timed_imports += 1
 
     def _bind_response(
-        self, bindings: _Bindings, entry: SessionState, response: dict[str, Any]
+        self, bindings: _Bindings, entry: CacheEntry, response: dict[str, Any]
     ) -> None:
         header_id = entry.ids.get((), entry.ids.get(("env",)))  # before / after its first bind
         if header_id in self.header_ids:

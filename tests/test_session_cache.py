@@ -98,3 +98,27 @@ def test_leaninteract_s_verbose_parameters_are_accepted(tmp_path: Path) -> None:
             server.run(Command(cmd="def b := 2"), add_to_session_cache=True)
             cache.clear(verbose=False)
             assert cache.is_empty()
+
+
+def test_iterating_a_cache_lists_its_states_as_leaninteract_does() -> None:
+    from leanpool.sessioncache import SessionState
+
+    cache = ReplaySessionCache()
+    with AutoLeanServer(sim_config(), session_cache=cache, max_total_memory=None) as server:
+        root = server.run(
+            Command(cmd="theorem t (p : Prop) (h : p) : p := by sorry"), add_to_session_cache=True
+        )
+        assert isinstance(root, CommandResponse)
+        state = root.sorries[0].proof_state
+        assert state is not None
+        states = list(cache)
+        assert all(isinstance(s, SessionState) for s in states)
+        assert {(s.session_id, s.is_proof_state) for s in states} == {
+            (root.env, False),
+            (state, True),
+        }
+        assert cache[state].is_proof_state and not cache[root.env].is_proof_state
+        request = cache[state].request  # what rebuilds it (as sent: with the config's options)
+        assert isinstance(request, Command) and request.cmd.startswith("theorem t (p : Prop)")
+        with pytest.raises(KeyError):
+            cache[-999]
