@@ -116,6 +116,7 @@ class AutoLeanServer(LeanServer):
         self._generation = -1
         self._next_system_check = 0.0
         self._restart_cause = "start"
+        self._replay_timeout: float | None = None  # of the request whose states are replayed
         self.standby = standby
         self._standby: Standby | None = None
         self._roots_version = -1
@@ -304,6 +305,7 @@ class AutoLeanServer(LeanServer):
             prepared = self._prepare(request)
             retries = 0
             while True:
+                self._replay_timeout = timeout
                 if self._needs_preparation(prepared):
                     # Restarts and replays can take long (imports): keep them off the loop.
                     await asyncio.to_thread(self._ensure_ready, prepared)
@@ -351,6 +353,7 @@ class AutoLeanServer(LeanServer):
                 to_send = prepared[index]
                 assert to_send is not None
                 try:
+                    self._replay_timeout = timeouts[index]
                     payloads.append(encode_request(self._translate(to_send)))
                     sent.append(index)
                 except LeanPoolError as exc:
@@ -450,8 +453,9 @@ class AutoLeanServer(LeanServer):
                 self._restart_cause = _cause_of(outcome)
 
     def _run_raw_locked(self, request: BaseREPLQuery) -> dict[str, Any]:
-        """Run a request whose ids are REPL ids (used to replay session states)."""
-        outcome = self._exchange_locked([encode_request(request)], [None])[0]
+        """Run a request whose ids are REPL ids (used to replay session states), within the
+        timeout of the request that needs the state: a replay must not hang it."""
+        outcome = self._exchange_locked([encode_request(request)], [self._replay_timeout])[0]
         if isinstance(outcome, dict):
             return outcome
         if isinstance(outcome, LeanPoolError):

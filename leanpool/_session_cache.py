@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from leanpool._errors import LeanPoolError, StateLostError
+from leanpool._errors import (
+    LeanCrashError,
+    LeanMemoryError,
+    LeanPoolError,
+    LeanTimeoutError,
+    ProtocolError,
+    ServerNotRunningError,
+    StateLostError,
+)
 from leanpool.protocol import (
     BaseREPLQuery,
     Command,
@@ -134,6 +142,16 @@ class _Bindings:
             for key in [k for k, v in self.reverse.items() if v == session_id]:
                 del self.reverse[key]
 
+
+# Faults of the REPL process while a state is replayed: reported as themselves (the state can be
+# rebuilt by a later request), unlike a replay that answers differently (StateLostError).
+_PROCESS_FAULTS = (
+    LeanCrashError,
+    LeanMemoryError,
+    LeanTimeoutError,
+    ProtocolError,
+    ServerNotRunningError,
+)
 
 # A function that runs a request (whose ids are already REPL ids) on a server and returns the
 # raw response dict; supplied by the server doing the materialization.
@@ -317,8 +335,8 @@ class BaseSessionCache:
                 request = self._resolve_request(server, entry.request, run_raw)
                 try:
                     response = run_raw(request)
-                except StateLostError:
-                    raise
+                except (StateLostError, *_PROCESS_FAULTS):
+                    raise  # the REPL failed, not the state: a later request rebuilds it
                 except Exception as exc:
                     raise StateLostError(
                         f"Could not replay the cached request behind session id {session_id}: {exc}"
