@@ -184,3 +184,14 @@ def crash_error(
     if tail.strip():
         message += "\nstderr (tail):\n" + tail.rstrip()
     return cls(message, returncode=returncode, stderr_tail=tail)
+
+
+# Faults of the REPL process itself, as opposed to a bad request or a state that is gone: a
+# request that meets one may succeed when run again on a fresh REPL.
+PROCESS_FAULTS: tuple[type[LeanPoolError], ...] = (
+    LeanCrashError,
+    LeanMemoryError,
+    LeanTimeoutError,
+    ProtocolError,
+    ServerNotRunningError,
+)

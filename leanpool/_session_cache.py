@@ -24,15 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from leanpool._errors import (
-    LeanCrashError,
-    LeanMemoryError,
-    LeanPoolError,
-    LeanTimeoutError,
-    ProtocolError,
-    ServerNotRunningError,
-    StateLostError,
-)
+from leanpool._errors import PROCESS_FAULTS, LeanPoolError, StateLostError
 from leanpool.protocol import (
     BaseREPLQuery,
     Command,
@@ -142,16 +134,6 @@ class _Bindings:
             for key in [k for k, v in self.reverse.items() if v == session_id]:
                 del self.reverse[key]
 
-
-# Faults of the REPL process while a state is replayed: reported as themselves (the state can be
-# rebuilt by a later request), unlike a replay that answers differently (StateLostError).
-_PROCESS_FAULTS = (
-    LeanCrashError,
-    LeanMemoryError,
-    LeanTimeoutError,
-    ProtocolError,
-    ServerNotRunningError,
-)
 
 # A function that runs a request (whose ids are already REPL ids) on a server and returns the
 # raw response dict; supplied by the server doing the materialization.
@@ -335,9 +317,11 @@ class BaseSessionCache:
                 request = self._resolve_request(server, entry.request, run_raw)
                 try:
                     response = run_raw(request)
-                except (StateLostError, *_PROCESS_FAULTS):
-                    raise  # the REPL failed, not the state: a later request rebuilds it
                 except Exception as exc:
+                    if isinstance(exc, (StateLostError, *PROCESS_FAULTS)):
+                        # A process fault is reported as itself: the state is not lost, a later
+                        # request rebuilds it (unlike a replay that answers differently).
+                        raise
                     raise StateLostError(
                         f"Could not replay the cached request behind session id {session_id}: {exc}"
                     ) from exc
