@@ -404,9 +404,9 @@ class Dispatcher:
         """Seconds `slot` would need before it can run `pending` (a session request): replaying
         the states it names, and importing the headers of their chain that `slot` lacks. Such
         an import costs more than it looks: a header, once held, is imported again after every
-        REPL restart (and by a standby REPL), so it counts `_IMPORT_PENALTY` times. Measured on
-        the RL benchmark: forbidding cross-header steals left a worker idle while the other had
-        a long backlog; counting the import once made workers trade headers back and forth."""
+        REPL restart (and by a standby REPL), so it counts `_IMPORT_PENALTY` times (a judgement,
+        not a measurement). Measured on the RL benchmark: forbidding cross-header steals left a
+        worker idle while the other had a long backlog."""
         assert pending.session is not None
         chain = pending.session.chain(pending.request)
         headers = {r.header.key for r in chain if r.header is not None}
