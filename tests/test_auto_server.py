@@ -188,13 +188,13 @@ def test_async_run_restarts_and_replays(auto: AutoLeanServer) -> None:
 def test_a_replay_runs_within_the_timeout_of_the_request_that_needs_it(
     auto: AutoLeanServer,
 ) -> None:
-    slow = auto.run(Command(cmd=f"{THEOREM} --!sim sleep_ms=1500"), add_to_session_cache=True)
+    slow = auto.run(Command(cmd=f"{THEOREM} --!sim sleep_ms=3000"), add_to_session_cache=True)
     state = slow.sorries[0].proof_state
     auto.restart()
     started = time.monotonic()
-    with pytest.raises(LeanTimeoutError):  # the 1.5 s replay, cut at the request's 0.5 s
+    with pytest.raises(LeanTimeoutError):  # the 3 s replay, cut at the request's 0.5 s
         auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=0.5)
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 2.5
     step = auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=10)
     assert isinstance(step, ProofStepResponse)  # the state was not lost: rebuilt this time
 
@@ -211,13 +211,13 @@ def test_a_repl_killed_during_a_replay_is_a_crash_not_a_lost_state(auto: AutoLea
     import signal
     import threading
 
-    slow = auto.run(Command(cmd=f"{THEOREM} --!sim sleep_ms=1000"), add_to_session_cache=True)
+    slow = auto.run(Command(cmd=f"{THEOREM} --!sim sleep_ms=2000"), add_to_session_cache=True)
     state = slow.sorries[0].proof_state
     auto.restart()
     auto.run(Command(cmd="#eval 1"))  # the new REPL is up
     pid = auto.pid
     assert pid is not None
-    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()  # in the middle of the replay
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()  # in the middle of the replay
     with pytest.raises(LeanCrashError):
         auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=10)
     step = auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=10)
