@@ -13,10 +13,12 @@ explicit `pool.session()` handles that you close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
@@ -31,8 +33,6 @@ from leanpool._session_cache import (
 from leanpool.protocol import parse_response
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from leanpool._config import LeanREPLConfig
     from leanpool._server import Response
     from leanpool._session import PoolSession
@@ -101,17 +101,25 @@ class LeanServerPool:
         timeout_per_cmd: float | None = None,
         show_progress: bool = False,
     ) -> list[Any]:
-        """Results in input order; a failed request gives its exception in place."""
+        """Results in input order; a failed request gives its exception in place.
+        `show_progress` draws a progress bar on stderr (LeanInteract drew one with tqdm)."""
         futures = [self._submit_or_fail(r, timeout_per_cmd) for r in requests]
-        results: list[Any] = []
-        for future in futures:
-            try:
-                results.append(self._public(future.result()))
-            except Exception as exc:
-                results.append(exc)
-            finally:
-                self._settled(future)
-        return results
+
+        def in_order() -> Iterator[Any]:
+            for future in futures:
+                try:
+                    yield self._public(future.result())
+                except Exception as exc:
+                    yield exc
+                finally:
+                    self._settled(future)
+
+        results = in_order()
+        if show_progress:
+            from leanpool._progress import track
+
+            results = track(results, total=len(futures), description="Lean")
+        return list(results)
 
     async def async_run_batch(
         self,
@@ -122,14 +130,21 @@ class LeanServerPool:
         show_progress: bool = False,
     ) -> list[Any]:
         futures = [self._submit_or_fail(r, timeout_per_cmd) for r in requests]
-        try:
-            results = await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
-            )
-            return [r if isinstance(r, BaseException) else self._public(r) for r in results]
-        finally:
-            for future in futures:
-                self._settled(future)
+        with contextlib.ExitStack() as stack:
+            if show_progress:
+                from leanpool._progress import ProgressTracker
+
+                tracker = stack.enter_context(ProgressTracker(len(futures), "Lean"))
+                for future in futures:
+                    future.add_done_callback(lambda f: tracker.advance(_outcome_of(f)))
+            try:
+                results = await asyncio.gather(
+                    *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
+                )
+                return [r if isinstance(r, BaseException) else self._public(r) for r in results]
+            finally:
+                for future in futures:
+                    self._settled(future)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -228,3 +243,10 @@ class LeanServerPool:
             for _path, _kind, value in response_id_paths(wire):
                 if value < 0:
                     self._owners[-value & ~(ID_BASE_STEP - 1)] = session
+
+
+def _outcome_of(future: Future[Any]) -> Any:
+    """A finished future's result or exception (for progress counting)."""
+    if future.cancelled():
+        return CancelledError()
+    return future.exception() or future.result()

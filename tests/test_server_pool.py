@@ -76,3 +76,17 @@ def test_ids_count_down_from_minus_one_as_in_leaninteract(server_pool: LeanServe
     assert sorted(r.env for r in batch) == [-6, -5]
     together = asyncio.run(server_pool.async_run_batch([Command(cmd="#eval 3", env=-1)]))
     assert together[0].env == -7
+
+
+def test_batches_show_a_progress_bar_when_asked(
+    server_pool: LeanServerPool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    requests = [Command(cmd=f"#eval {i}") for i in range(5)]
+    results = server_pool.run_batch(requests, show_progress=True)
+    assert [r.messages[0].data for r in results] == [str(i) for i in range(5)]
+    assert "5/5" in capsys.readouterr().err
+    results = asyncio.run(server_pool.async_run_batch(requests, show_progress=True))
+    assert [r.messages[0].data for r in results] == [str(i) for i in range(5)]
+    assert "5/5" in capsys.readouterr().err
+    server_pool.run_batch(requests)  # no bar unless asked
+    assert capsys.readouterr().err == ""
