@@ -26,6 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tenacity import (
@@ -116,7 +117,6 @@ class AutoLeanServer(LeanServer):
         self._generation = -1
         self._next_system_check = 0.0
         self._restart_cause = "start"
-        self._replay_timeout: float | None = None  # of the request whose states are replayed
         self.standby = standby
         self._standby: Standby | None = None
         self._roots_version = -1
@@ -305,11 +305,10 @@ class AutoLeanServer(LeanServer):
             prepared = self._prepare(request)
             retries = 0
             while True:
-                self._replay_timeout = timeout
                 if self._needs_preparation(prepared):
                     # Restarts and replays can take long (imports): keep them off the loop.
-                    await asyncio.to_thread(self._ensure_ready, prepared)
-                repl_request = self._translate(prepared)
+                    await asyncio.to_thread(self._ensure_ready, prepared, timeout)
+                repl_request = self._translate(prepared, timeout)
                 payload = encode_request(repl_request)
                 outcome = (await self._exchange_async(hold, [payload], [timeout], verbose))[0]
                 if isinstance(outcome, dict):
@@ -353,8 +352,7 @@ class AutoLeanServer(LeanServer):
                 to_send = prepared[index]
                 assert to_send is not None
                 try:
-                    self._replay_timeout = timeouts[index]
-                    payloads.append(encode_request(self._translate(to_send)))
+                    payloads.append(encode_request(self._translate(to_send, timeouts[index])))
                     sent.append(index)
                 except LeanPoolError as exc:
                     results[index] = exc
@@ -396,12 +394,14 @@ class AutoLeanServer(LeanServer):
                 return True
         return False
 
-    def _translate(self, request: BaseREPLQuery) -> BaseREPLQuery:
-        """Map the request's ids to REPL ids, replaying session states it names if needed."""
+    def _translate(self, request: BaseREPLQuery, timeout: float | None) -> BaseREPLQuery:
+        """Map the request's ids to REPL ids, replaying session states it names if needed
+        (each replay within the request's `timeout`: a replay must not hang it)."""
         update: dict[str, int] = {}
+        replay = partial(self._run_raw_locked, timeout=timeout)
         for field_name, kind, value in request_id_fields(request):
             if value < 0:
-                repl_id = self.session_cache.materialize(self, value, self._run_raw_locked)
+                repl_id = self.session_cache.materialize(self, value, replay)
             else:
                 base = self._env_base if kind == "env" else self._proof_state_base
                 if value < base:
@@ -452,17 +452,20 @@ class AutoLeanServer(LeanServer):
             elif isinstance(outcome, LeanPoolError):
                 self._restart_cause = _cause_of(outcome)
 
-    def _run_raw_locked(self, request: BaseREPLQuery) -> dict[str, Any]:
-        """Run a request whose ids are REPL ids (used to replay session states), within the
-        timeout of the request that needs the state: a replay must not hang it."""
-        outcome = self._exchange_locked([encode_request(request)], [self._replay_timeout])[0]
+    def _run_raw_locked(
+        self, request: BaseREPLQuery, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Run a request whose ids are REPL ids (used to replay session states)."""
+        outcome = self._exchange_locked([encode_request(request)], [timeout])[0]
         if isinstance(outcome, dict):
             return outcome
         if isinstance(outcome, LeanPoolError):
             raise outcome
         raise ServerNotRunningError("The replay request was not run.")
 
-    def _ensure_ready(self, materialize_for: BaseREPLQuery | None = None) -> None:
+    def _ensure_ready(
+        self, materialize_for: BaseREPLQuery | None = None, timeout: float | None = None
+    ) -> None:
         """Restart if needed and pass the memory gates (then replay what a request needs)."""
         if not self.is_alive():
             self._restart_locked(self._restart_cause)
@@ -480,7 +483,7 @@ class AutoLeanServer(LeanServer):
         if self._system_check_due():
             self._wait_for_system_memory()
         if materialize_for is not None:
-            self._translate(materialize_for)
+            self._translate(materialize_for, timeout)
 
     def _memory_gate_due(self) -> bool:
         limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
