@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# The one place the version is written: pyproject.toml reads it at build time
+# ([tool.setuptools.dynamic]), and the built metadata and `leanpool --version` follow it.
 __version__ = "0.1.0"
 
 # public name -> module that defines it
