@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,docs,ray
 
-.PHONY: install test lint typecheck demo bench docs clean
+.PHONY: install test lint typecheck matrix demo bench docs clean
 
 install: $(STAMP)
 
@@ -16,14 +16,23 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check leanpool tests examples bench
-	$(VENV)/bin/ruff format --check leanpool tests examples bench
+	$(VENV)/bin/ruff check leanpool tests examples bench noxfile.py
+	$(VENV)/bin/ruff format --check leanpool tests examples bench noxfile.py
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy noxfile.py
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
+
+# `make matrix`: the whole suite on every supported Python found (3.10 to 3.13), one nox session
+# each (noxfile.py says how interpreters are found, and what happens when one or an extra's wheel
+# is missing). `make test` stays on the one interpreter of .venv. MATRIX_ARGS go to nox, e.g.
+# `make matrix MATRIX_ARGS="-s tests-3.12 -- tests/test_leanjson.py"`.
+MATRIX_ARGS ?=
+matrix: install
+	$(VENV)/bin/nox $(MATRIX_ARGS)
 
 # `make demo`: verify the example dataset with `leanpool verify`, on real Lean when elan is
 # installed (set LEANPOOL_PROJECT to a Mathlib project for the Mathlib items), else on the REPL

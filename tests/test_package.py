@@ -1,10 +1,25 @@
-"""The package surface: exports, LeanInteract's module paths and names, cheap import."""
+"""The package surface (exports, LeanInteract's module paths and names, cheap import) and the
+release: one list of supported Pythons, one version, a wheel that installs and runs on its own."""
 
 from __future__ import annotations
 
+import ast
+import email
 import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 import leanpool
 
@@ -79,3 +94,242 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         assert "NoSuchThing" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+# --- supported Pythons: one list, everywhere -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject() -> dict[str, Any]:
+    toml = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        data: dict[str, Any] = toml.load(file)
+    return data
+
+
+def _noxfile_pythons() -> list[str]:
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "PYTHONS" for target in node.targets
+        ):
+            pythons: list[str] = ast.literal_eval(node.value)
+            return pythons
+    raise AssertionError("noxfile.py defines no PYTHONS")
+
+
+def _workflow_pythons(name: str) -> list[str]:
+    text = (ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8")
+    match = re.search(r"^\s*python-version:\s*\[([^\]]*)\]", text, re.MULTILINE)
+    assert match, f"{name} has no python-version matrix"
+    return re.findall(r"\"(3\.\d+)\"", match.group(1))
+
+
+def test_supported_pythons_agree_everywhere() -> None:
+    pyproject = _pyproject()
+    classified = [
+        c.rsplit(" :: ", 1)[1]
+        for c in pyproject["project"]["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
+    assert classified == ["3.10", "3.11", "3.12", "3.13"]
+    assert _noxfile_pythons() == classified
+    assert _workflow_pythons("ci.yml") == classified
+    lowest = classified[0]
+    assert pyproject["project"]["requires-python"] == f">={lowest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + lowest.replace(".", "")
+    assert pyproject["tool"]["mypy"]["python_version"] == lowest
+
+
+def test_version_is_written_once() -> None:
+    pyproject = _pyproject()
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "leanpool.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", leanpool.__version__)
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog
+    assert f"## [{leanpool.__version__}]" in changelog
+
+
+# --- the release: build, check, install into a clean venv, run ------------------------------
+
+# Not the package's business: with PYTHONDONTWRITEBYTECODE set (as on these machines), setuptools'
+# install steps print "warning: ... byte-compiling is disabled". Every other warning fails the test.
+_BUILD_ENV_DROP = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PYTHONHOME", "PYTHONWARNINGS")
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", ".nox", "build", "dist", "site", "*.egg-info", "__pycache__", "*.pyc",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".coverage*",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Release:
+    sdist: Path
+    wheel: Path
+    build_log: str
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _BUILD_ENV_DROP}
+    env.pop("VIRTUAL_ENV", None)
+    env.update(extra)
+    return env
+
+
+def _require_release_tools() -> None:
+    missing = [
+        name
+        for name in ("build", "twine", "check_wheel_contents")
+        if not importlib.util.find_spec(name)
+    ]
+    if missing:
+        pytest.skip(
+            f"release tools not installed ({', '.join(missing)}): pip install 'leanpool[dev]'"
+        )
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
+    """The sdist and the wheel, built as a release would be: from a copy of the working tree
+    (no stale egg-info or build/ of the checkout can leak in), the wheel from the sdist."""
+    _require_release_tools()
+    base = tmp_path_factory.mktemp("release")
+    source, dist = base / "source", base / "dist"
+    shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
+        cwd=base,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    return Release(sdist, wheel, log)
+
+
+@pytest.mark.slow
+def test_release_builds_without_warnings(release: Release) -> None:
+    assert release.sdist.name == f"leanpool-{leanpool.__version__}.tar.gz"
+    assert release.wheel.name == f"leanpool-{leanpool.__version__}-py3-none-any.whl"
+    warnings = [line for line in release.build_log.splitlines() if "warn" in line.lower()]
+    assert warnings == [], "\n".join(warnings)
+
+
+@pytest.mark.slow
+def test_release_passes_twine_and_check_wheel_contents(release: Release) -> None:
+    twine = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twine",
+            "check",
+            "--strict",
+            str(release.sdist),
+            str(release.wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    assert twine.stdout.count("PASSED") == 2, twine.stdout
+    contents = subprocess.run(
+        [sys.executable, "-m", "check_wheel_contents", str(release.wheel)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert contents.returncode == 0, contents.stdout + contents.stderr
+    assert f"{release.wheel}: OK" in contents.stdout
+
+
+@pytest.mark.slow
+def test_release_metadata(release: Release) -> None:
+    with zipfile.ZipFile(release.wheel) as wheel:
+        names = wheel.namelist()
+        info = f"leanpool-{leanpool.__version__}.dist-info"
+        metadata = email.message_from_bytes(wheel.read(f"{info}/METADATA"))
+        license_text = wheel.read(f"{info}/licenses/LICENSE").decode()
+    assert metadata["Version"] == leanpool.__version__
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert not [c for c in metadata.get_all("Classifier", []) if c.startswith("License ::")]
+    urls = {u.split(", ", 1)[0] for u in metadata.get_all("Project-URL", [])}
+    assert {"Documentation", "Source", "Issues"} <= urls
+    assert "leanpool/py.typed" in names
+    assert not [n for n in names if n.startswith(("tests/", "bench/", "examples/"))]
+    with tarfile.open(release.sdist) as sdist:
+        members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
+    assert {
+        "LICENSE",
+        "README.md",
+        "CHANGELOG.md",
+        "pyproject.toml",
+        "leanpool/py.typed",
+    } <= members
+    assert not [m for m in members if m.startswith("tests/")]  # MANIFEST.in says why
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_clean_venv_and_runs(release: Release, tmp_path: Path) -> None:
+    """From a fresh venv, a tmp working directory and no source tree on sys.path: `leanpool
+    --version`, `doctor` and `verify --sim` on the example data. pip reuses its cache."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    bin_dir = venv / "bin"
+    env = _clean_env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", COLUMNS="200")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(args), cwd=work, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    install = run(str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(release.wheel))
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    where = run(
+        str(bin_dir / "python"),
+        "-c",
+        "import importlib.metadata as m, leanpool, sys; "
+        "print(leanpool.__file__); print(m.version('leanpool')); print(sys.path)",
+    )
+    assert where.returncode == 0, where.stderr
+    module_file, installed_version, path = where.stdout.splitlines()
+    assert Path(module_file).is_relative_to(venv), module_file
+    assert installed_version == leanpool.__version__
+    assert str(ROOT) not in path
+
+    version = run(str(bin_dir / "leanpool"), "--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"leanpool {leanpool.__version__}"
+
+    doctor = run(str(bin_dir / "leanpool"), "doctor")
+    assert doctor.returncode in (0, 1), doctor.stdout + doctor.stderr  # 1: no Lean here
+    assert "leanpool doctor" in doctor.stdout
+    assert f"leanpool {leanpool.__version__}, Python" in doctor.stdout
+
+    data = work / "theorems.jsonl"
+    shutil.copyfile(ROOT / "examples" / "data" / "theorems.jsonl", data)
+    items = len(data.read_text(encoding="utf-8").splitlines())
+    verify = run(str(bin_dir / "leanpool"), "verify", "--sim", data.name, "-o", "results.jsonl")
+    # The dataset holds wrong proofs on purpose: 1 (some failed) is the expected status.
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    shown = re.search(r"^\s*passed\s*│\s*(\d+)\s*│", verify.stdout, re.MULTILINE)
+    assert shown, verify.stdout
+    results = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
+    assert len(results) == items
+    passed = sum(r["verdict"] == "passed" for r in results)
+    assert int(shown.group(1)) == passed
+    assert 0 < passed < items
