@@ -153,6 +153,15 @@ def test_version_is_written_once() -> None:
     assert f"## [{leanpool.__version__}]" in changelog
 
 
+def test_every_extra_has_its_install_line() -> None:
+    page = (ROOT / "docs" / "platforms.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`pip install leanpool`" in page and "`pip install leanpool`" in readme
+    for extra in _pyproject()["project"]["optional-dependencies"]:
+        assert f"`pip install 'leanpool[{extra}]'`" in page, extra
+        assert f"`[{extra}]`" in readme, extra
+
+
 # --- the release: build, check, install into a clean venv, run ------------------------------
 
 # Not the package's business: with PYTHONDONTWRITEBYTECODE set (as on these machines), setuptools'
