@@ -18,11 +18,16 @@ import decimal
 import json
 import re
 import sys
-import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
-__all__ = ["escape_lean_string", "lean_number_text", "loads_deep", "render_lean_json"]
+__all__ = [
+    "escape_lean_string",
+    "lean_number_text",
+    "loads_deep",
+    "loads_iteratively",
+    "render_lean_json",
+]
 
 # Format document nodes, as tuples for speed: (kind, ...).
 _TEXT = 0  # (_TEXT, text)
@@ -41,29 +46,165 @@ _ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r"})
 
 
-# How deep `loads_deep` lets Python's (C, recursive) JSON decoder go: a few MB of C stack.
-_DEEP_NESTING = 20_000
-_RECURSION_LIMIT_LOCK = threading.Lock()
-
-
 def loads_deep(text: str | bytes | bytearray) -> Any:
-    """`json.loads`, also for values nested deeper than Python's recursion limit allows.
+    """`json.loads`, also for values nested deeper than the interpreter lets `json.loads` go.
 
-    Lean renders JSON of any depth (large `infotree` answers nest hundreds of levels), while
-    `json.loads` stops near 1000 levels; the retry raises the limit, under a lock, to
-    `_DEEP_NESTING` levels. Deeper input still raises `RecursionError`.
+    Lean renders JSON of any depth (a long chain ``a + b + c + ...`` nests its info tree once per
+    operand), while CPython's C decoder recurses and raises `RecursionError` past about 1,000
+    levels on 3.10-3.12 (its own C-stack limit from 3.12 on, so `sys.setrecursionlimit` cannot
+    lift it) and about 5,000 on 3.13. Such input is parsed again by `loads_iteratively`, which
+    returns the same value: the common, shallow case costs one `json.loads` and nothing more.
+    Malformed input raises `json.JSONDecodeError` (a `ValueError`), as `json.loads` does.
     """
     try:
         return json.loads(text)
     except RecursionError:
         pass
-    with _RECURSION_LIMIT_LOCK:
-        old_limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old_limit, _DEEP_NESTING))
-        try:
-            return json.loads(text)
-        finally:
-            sys.setrecursionlimit(old_limit)
+    if not isinstance(text, str):  # decoded exactly as json.loads decodes bytes
+        text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+    return loads_iteratively(text)
+
+
+# --- the iterative decoder ----------------------------------------------------------------
+# Why hand-written: no well-kept library fits. ijson (C backend, wheels for 3.10-3.13) builds
+# objects iteratively, but its `items()` gives every event a prefix string as long as the path
+# to it, so its time and memory grow with depth squared (8,000 levels: 0.5 GB, 100,000: killed);
+# its event stream is linear but differs from `json.loads` (no NaN/Infinity, a lone "\ud800"
+# escape becomes "?", integers past 64 bits or 1e400 are errors with floats, trailing data and
+# leading zeros are accepted). orjson, msgspec and pydantic-core's jiter recurse and stop at
+# fixed depths (1024, 1000, 200 levels). So the structure (brackets, commas, colons, keys) is
+# walked here with an explicit stack, and every scalar is decoded by the C scanner of the stdlib
+# (`json.loads`'s own), which makes strings and numbers identical to `json.loads` by
+# construction; errors have `json.loads`'s messages and positions, 3.13's trailing-comma ones
+# included. About 4-5x slower than `json.loads`, linear in time and memory at any depth.
+
+# json's own scanner (C; used here for scalars only) and string scanner, both left out of
+# typeshed; whitespace is json's: space, tab, LF, CR.
+_ScanValue = Callable[[str, int], tuple[Any, int]]
+_ScanString = Callable[[str, int, bool], tuple[str, int]]
+_SCAN_VALUE: _ScanValue = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_SCAN_STRING: _ScanString = json.decoder.scanstring  # type: ignore[attr-defined]
+# `*` always matches: the end of the whitespace run at a position
+_SKIP_SPACE = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
+_TRAILING_COMMA_ERRORS = sys.version_info >= (3, 13)  # json's messages since 3.13
+_SPACE = r"[ \t\n\r]*"
+_PLAIN_KEY = r'"([^"\\\x00-\x1f]*)"'  # no escape, no control character (an error, strictly)
+# The common steps, one regex each; anything else takes the slow path, which mirrors json's.
+_FIRST_KEY = re.compile(_SPACE + _PLAIN_KEY + _SPACE + ":" + _SPACE)
+_NEXT_KEY = re.compile(_SPACE + "," + _SPACE + _PLAIN_KEY + _SPACE + ":" + _SPACE)
+_NEXT_ITEM = re.compile(_SPACE + "," + _SPACE)
+_CLOSE_OBJECT = re.compile(_SPACE + "}")
+_CLOSE_ARRAY = re.compile(_SPACE + "]")
+
+
+def loads_iteratively(text: str) -> Any:
+    """`json.loads(text)` without recursion: the same value (types, key order, last duplicate
+    key wins, NaN and Infinity accepted) or the same error, at any nesting depth."""
+    scan_value, skip_space = _SCAN_VALUE, _SKIP_SPACE
+    first_key, next_key, next_item = _FIRST_KEY.match, _NEXT_KEY.match, _NEXT_ITEM.match
+    close_object, close_array = _CLOSE_OBJECT.match, _CLOSE_ARRAY.match
+    memo: dict[str, str] = {}  # one str object per distinct key, as json.loads keeps
+    containers: list[Any] = []  # open objects and arrays, innermost last
+    keys: list[str | None] = []  # per open container: the key of its next value (None: array)
+    value: Any
+    end = skip_space(text, 0).end()
+    while True:
+        # A value starts at `end`: a container opens, or a whole scalar is read.
+        char = text[end : end + 1]
+        if char == "{":
+            plain = first_key(text, end + 1)
+            if plain is not None:
+                key, end = plain.group(1), plain.end()
+            elif (empty := close_object(text, end + 1)) is not None:
+                key, end = None, empty.end()
+            else:
+                key, end = _slow_first_key(text, end + 1)
+            if key is not None:
+                containers.append({})
+                keys.append(memo.setdefault(key, key))
+                continue
+            value = {}
+        elif char == "[":
+            empty = close_array(text, end + 1)
+            if empty is None:
+                containers.append([])
+                keys.append(None)
+                end = skip_space(text, end + 1).end()
+                continue
+            value, end = [], empty.end()
+        else:
+            try:
+                value, end = scan_value(text, end)
+            except StopIteration as stop:
+                raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+        # `value` ends at `end`: store it, then close each container that ends right after it.
+        while containers:
+            container, key = containers[-1], keys[-1]
+            if key is None:
+                container.append(value)
+                comma = next_item(text, end)
+                if comma is not None:
+                    end = comma.end()
+                    if _TRAILING_COMMA_ERRORS and text[end : end + 1] == "]":
+                        message = "Illegal trailing comma before end of array"
+                        raise json.JSONDecodeError(message, text, text.rindex(",", 0, end))
+                    break
+                closing = close_array(text, end)
+                if closing is None:
+                    end = skip_space(text, end).end()
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, end)
+            else:
+                container[key] = value
+                plain = next_key(text, end)
+                if plain is not None:
+                    key, end = plain.group(1), plain.end()
+                    keys[-1] = memo.setdefault(key, key)
+                    break
+                closing = close_object(text, end)
+                if closing is None:
+                    key, end = _slow_next_key(text, end)
+                    keys[-1] = memo.setdefault(key, key)
+                    break
+            end = closing.end()
+            value = containers.pop()
+            keys.pop()
+        else:
+            end = skip_space(text, end).end()
+            if end != len(text):
+                raise json.JSONDecodeError("Extra data", text, end)
+            return value
+
+
+def _slow_first_key(text: str, end: int) -> tuple[str, int]:
+    """After ``{`` (not empty): the key and where its value starts, or json's error."""
+    end = _SKIP_SPACE(text, end).end()
+    if text[end : end + 1] != '"':
+        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, end)
+    return _key_and_colon(text, end + 1)
+
+
+def _slow_next_key(text: str, end: int) -> tuple[str, int]:
+    """After a member's value, not followed by ``}``: the next key and where its value starts."""
+    end = _SKIP_SPACE(text, end).end()
+    if text[end : end + 1] != ",":
+        raise json.JSONDecodeError("Expecting ',' delimiter", text, end)
+    comma = end
+    end = _SKIP_SPACE(text, end + 1).end()
+    char = text[end : end + 1]
+    if char != '"':
+        if _TRAILING_COMMA_ERRORS and char == "}":
+            message = "Illegal trailing comma before end of object"
+            raise json.JSONDecodeError(message, text, comma)
+        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, end)
+    return _key_and_colon(text, end + 1)
+
+
+def _key_and_colon(text: str, end: int) -> tuple[str, int]:
+    key, end = _SCAN_STRING(text, end, True)
+    end = _SKIP_SPACE(text, end).end()
+    if text[end : end + 1] != ":":
+        raise json.JSONDecodeError("Expecting ':' delimiter", text, end)
+    return key, _SKIP_SPACE(text, end + 1).end()
 
 
 def escape_lean_string(text: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+import tracemalloc
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transcripts import Transcript, transcript_params
 
-from leanpool._leanjson import escape_lean_string, lean_number_text, loads_deep, render_lean_json
+from leanpool._leanjson import (
+    escape_lean_string,
+    lean_number_text,
+    loads_deep,
+    loads_iteratively,
+    render_lean_json,
+)
 
 
 @pytest.mark.parametrize("transcript", transcript_params())
@@ -141,7 +149,10 @@ def test_a_multi_megabyte_message_renders_on_one_line() -> None:
     assert json.loads(rendered)["messages"][0]["data"] == data
 
 
-def test_values_nested_deeper_than_python_recursion_render_and_load() -> None:
+def test_values_nested_deeper_than_python_recursion_render_and_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _forbid_recursion_limit_changes(monkeypatch)
     depth = 5000  # json.loads and a recursive renderer both stop near 1000 levels
     value: Any = {"children": []}
     for _ in range(depth):
@@ -153,4 +164,205 @@ def test_values_nested_deeper_than_python_recursion_render_and_load() -> None:
     for _ in range(depth):
         loaded = loaded["children"][0]
     assert loaded == {"children": []}
-    assert sys.getrecursionlimit() < 20_000  # the raised limit was only temporary
+
+
+# --------------------------------------------------------------------------- deep JSON
+def _forbid_recursion_limit_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(limit: int) -> None:
+        raise AssertionError(f"sys.setrecursionlimit({limit}) called")
+
+    monkeypatch.setattr(sys, "setrecursionlimit", refuse)
+
+
+_NODE = (
+    '{"stx": {"range": {"synthetic": false, "start": {"line": 1, "column": 8}, '
+    '"finish": {"line": 1, "column": 9}}, "pp": "x", "kind": "ident", "argKinds": []}, '
+    '"isBinder": false, "expr": "x", "expectedType": "Nat", "elaborator": null}'
+)
+
+
+def _info_tree_chain(levels: int) -> str:
+    """Compact JSON `levels` deep (objects and arrays alternate), shaped as the REPL's info tree
+    for a chain ``x + x + ...``: each node's first child is the rest of the chain.
+
+    Compact on purpose: Lean indents each level by one more column, so its own rendering of
+    100,000 levels would be gigabytes."""
+    pairs = levels // 2
+    head = '{"node": ' + _NODE + ', "kind": "TermInfo", "children": ['
+    tail = ', {"goalState": "⊢ Nat"}]}'
+    return head * pairs + '{"node": null, "kind": "TermInfo", "children": []}' + tail * pairs
+
+
+def _walk_chain(value: Any, levels: int) -> Any:
+    for _ in range(levels // 2):
+        assert value["kind"] == "TermInfo" and value["node"]["expr"] == "x"
+        assert value["children"][1] == {"goalState": "⊢ Nat"}
+        value = value["children"][0]
+    return value
+
+
+def test_100000_levels_load_without_touching_the_recursion_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _forbid_recursion_limit_changes(monkeypatch)
+    text = _info_tree_chain(100_000)
+    with pytest.raises(RecursionError):  # what the fast path alone does, on every Python
+        json.loads(text)
+    loaded = loads_deep(text)
+    assert _walk_chain(loaded, 100_000) == {"node": None, "kind": "TermInfo", "children": []}
+    assert _walk_chain(loads_deep(text.encode("utf-16")), 100_000)["children"] == []
+
+
+def test_deep_loading_memory_grows_linearly_with_depth() -> None:
+    def peak_bytes(levels: int) -> int:
+        text = '{"c": [' * (levels // 2) + "0" + "]}" * (levels // 2)
+        tracemalloc.start()
+        try:
+            loaded = loads_deep(text)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        for _ in range(levels // 2):
+            [loaded] = loaded["c"]
+        assert loaded == 0
+        return peak
+
+    small, large = peak_bytes(25_000), peak_bytes(100_000)
+    # 4x the levels: about 4x the memory (the values and the stack); quadratic would be 16x.
+    assert 3.0 < large / small < 5.0, (small, large)
+    assert large < 100_000 * 500, large  # a dict or a list per level, and its stack entry
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-0",
+        "-0.0",
+        "1E5",
+        "2e-3",
+        "1e400",
+        "-1e400",
+        "0.1e-400",
+        "1" * 40,
+        "-" + "9" * 30,
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        '"\\ud800"',
+        '"\\udc00x"',
+        '"\\ud83d\\ude00"',
+        '"\\n\\t\\"\\\\\\/\\u0041"',
+        '"⊢ raw \u2028 and \u0085"',
+        '{"a": 1, "b": 2, "a": 3}',
+        '{"k\\"ey": {"": [], "\\u00e9": {}}}',
+        ' \r\n\t[ 1 , {"x" : [ ] } ]\n',
+    ],
+)
+def test_iterative_decoder_returns_what_json_loads_returns(text: str) -> None:
+    expected = _outcome(json.loads, text)
+    assert _outcome(loads_iteratively, text) == expected
+    deep = loads_deep("[" * 20_000 + text + "]" * 20_000)  # past the fast path on every Python
+    for _ in range(20_000):
+        assert type(deep) is list and len(deep) == 1
+        [deep] = deep
+    assert ("value", _typed(deep)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "[",
+        "[1,]",
+        '{"a": 1,}',
+        "[1 2]",
+        '{"a" 1}',
+        '{"a": 1 "b": 2}',
+        "{1: 2}",
+        "{,}",
+        "[,1]",
+        '["a\tb"]',
+        '["unterminated',
+        "01",
+        "1.",
+        "-",
+        "tru",
+        "[1] x",
+        '{"a": }',
+        "[" + "1" * 5000 + "]",  # more digits than int() converts (a ValueError, not JSON's)
+    ],
+)
+def test_iterative_decoder_fails_where_json_loads_fails(text: str) -> None:
+    expected = _outcome(json.loads, text)
+    assert expected[0] == "error"
+    assert _outcome(loads_iteratively, text) == expected
+
+
+def test_malformed_deep_input_fails_at_the_same_place_as_json_loads_would() -> None:
+    text = _info_tree_chain(100_000)
+    colon = text.index('"goalState": ', len(text) // 2) + len('"goalState"')
+    broken = text[:colon] + text[colon + 1 :]  # a key without its colon, 50,000 levels down
+    with pytest.raises(json.JSONDecodeError) as raised:
+        loads_deep(broken)
+    assert (raised.value.msg, raised.value.pos) == ("Expecting ':' delimiter", colon + 1)
+    with pytest.raises(json.JSONDecodeError, match="Extra data"):
+        loads_deep(text + " []")
+    with pytest.raises(json.JSONDecodeError, match="Expecting ',' delimiter"):
+        loads_deep(text[:-1])  # one closing brace short
+
+
+_json_texts = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+).flatmap(
+    lambda value: st.sampled_from(
+        [
+            json.dumps(value),
+            json.dumps(value, ensure_ascii=False, indent=1),
+            json.dumps(value, separators=(",", ":")),
+            json.dumps(value, indent="\t", ensure_ascii=False),
+        ]
+    )
+)
+
+
+@given(_json_texts, st.integers(min_value=0, max_value=200), st.sampled_from(' ,:[]{}"x0\\'))
+def test_iterative_decoder_agrees_with_json_loads_on_any_text(
+    text: str, cut: int, junk: str
+) -> None:
+    assert _outcome(loads_iteratively, text) == _outcome(json.loads, text)
+    broken = text[:cut] + junk + text[cut:]  # usually malformed: the same error, same place
+    assert _outcome(loads_iteratively, broken) == _outcome(json.loads, broken)
+    dropped = text[:cut] + text[cut + 1 :]
+    assert _outcome(loads_iteratively, dropped) == _outcome(json.loads, dropped)
+
+
+def _outcome(decode: Any, text: str) -> tuple[Any, ...]:
+    """A comparable result: the value with exact types (so 0, 0.0 and -0.0 differ, NaN equals
+    NaN), or the error's type, message and position."""
+    try:
+        value = decode(text)
+    except json.JSONDecodeError as exc:
+        return ("error", "JSONDecodeError", exc.msg, exc.pos)
+    except ValueError as exc:
+        return ("error", "ValueError", str(exc))
+    return ("value", _typed(value))
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, float):
+        return ("float", "nan" if math.isnan(value) else repr(value))
+    if isinstance(value, list):
+        return ("list", [_typed(item) for item in value])
+    if isinstance(value, dict):
+        return ("dict", [(key, _typed(item)) for key, item in value.items()])
+    return (type(value).__name__, value)

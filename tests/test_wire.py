@@ -278,9 +278,16 @@ def test_reader_decodes_responses_nested_deeper_than_python_recursion() -> None:
     assert nested == []
 
 
-def test_reader_reports_hopelessly_deep_json_as_a_protocol_error() -> None:
-    data = ('{"env": ' + "[" * 100_000 + "]" * 100_000 + "}\n\n").encode()
+def test_reader_decodes_any_depth_and_stays_in_step() -> None:
+    depth = 100_000  # far past what `json.loads` decodes on any Python
+    deep = ('{"env": ' + "[" * depth + "]" * depth + "}\n\n").encode()
     reader = ResponseReader()
-    with pytest.raises(ProtocolError, match="nests too deeply"):
-        reader.feed(data)
-    assert reader.failure is not None
+    assert reader.feed(deep[:70_000]) == []  # in pieces, as a pipe delivers it
+    response, after = reader.feed(deep[70_000:] + b'{"env": 1}\n\n')
+    nested = response["env"]
+    for _ in range(depth - 1):
+        [nested] = nested
+    assert nested == []
+    assert after == {"env": 1}
+    assert reader.feed(b'{"env": 2}\n\n') == [{"env": 2}]
+    assert reader.failure is None

@@ -178,13 +178,9 @@ def _decode_json(
             f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start}): {_preview(data)}",
             data=_preview_bytes(data),
         ) from None
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # any depth decodes (loads_deep is iterative)
         raise error(
             f"{what} is not valid JSON ({exc}): {_preview(data)}", data=_preview_bytes(data)
-        ) from None
-    except RecursionError:
-        raise error(
-            f"{what} nests too deeply to decode: {_preview(data)}", data=_preview_bytes(data)
         ) from None
 
 

@@ -292,10 +292,8 @@ class ResponseReader:
             value = loads_deep(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             self._fail(f"REPL response is not valid UTF-8 ({exc.reason} at byte {exc.start})", raw)
-        except json.JSONDecodeError as exc:
+        except json.JSONDecodeError as exc:  # any depth decodes (loads_deep is iterative)
             self._fail(f"REPL response is not valid JSON ({exc})", raw)
-        except RecursionError:
-            self._fail("REPL response nests too deeply to decode", raw)
         if not isinstance(value, dict):
             self._fail(f"REPL response is JSON but not an object ({type(value).__name__})", raw)
         return value

@@ -111,7 +111,7 @@ def _decoded_responses(session_output: str) -> tuple[list[dict[str, Any]], bytes
     for offset, block in _split_responses(session_output):
         try:
             response = loads_deep(block)
-        except (ValueError, RecursionError):
+        except ValueError:
             response = None
         if not isinstance(response, dict):
             return responses, session_output[offset:].encode("utf-8")
