@@ -129,20 +129,31 @@ def _shift_item(item: Any, lines: int) -> Any:
     return copied
 
 
+_POSITION_KEYS = frozenset({"start", "finish", "pos", "endPos"})
+
+
 def _shift_tree(node: Any, lines: int) -> Any:
-    if isinstance(node, list):
-        return [_shift_tree(child, lines) for child in node]
-    if not isinstance(node, dict):
+    """A copy of an info-tree value with its positions moved; an explicit stack, because info
+    trees nest deeper than Python's recursion allows."""
+    if not isinstance(node, (dict, list)):
         return node
-    copied: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("start", "finish", "pos", "endPos"):
-            copied[key] = _shift_pos(value, lines)
-        elif isinstance(value, (dict, list)):
-            copied[key] = _shift_tree(value, lines)
-        else:
-            copied[key] = value
-    return copied
+    root: Any = {} if isinstance(node, dict) else [None] * len(node)
+    pending: list[tuple[Any, Any]] = [(node, root)]
+    while pending:
+        source, copied = pending.pop()
+        is_dict = isinstance(source, dict)
+        for key, value in source.items() if is_dict else enumerate(source):
+            if is_dict and key in _POSITION_KEYS:
+                copied[key] = _shift_pos(value, lines)
+            elif isinstance(value, dict):
+                copied[key] = {}
+                pending.append((value, copied[key]))
+            elif isinstance(value, list):
+                copied[key] = [None] * len(value)
+                pending.append((value, copied[key]))
+            else:
+                copied[key] = value
+    return root
 
 
 def dedup_key(request: BaseREPLQuery, timeout: float | None) -> str:

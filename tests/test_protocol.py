@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from typing import Any
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from transcripts import require_transcripts
 
 from leanpool._errors import ProtocolError, RequestError
-from leanpool._leanjson import render_lean_json
+from leanpool._leanjson import loads_deep, render_lean_json
 from leanpool.protocol import (
     BaseREPLResponse,
     Command,
@@ -637,3 +638,113 @@ def test_invalid_node_deep_in_a_tree_is_still_refused() -> None:
     tree["node"]["isBinder"] = "no"
     with pytest.raises(ProtocolError, match="isBinder"):
         parse_response(wire)
+
+
+# ----------------------------------------------------------------------------- any depth
+def _chain_response_text(levels: int) -> str:
+    """A command response (compact JSON) whose info tree nests `levels` JSON levels deep: a
+    chain of term nodes, each with a hole beside the rest of the chain, as the REPL writes for
+    ``x + x + ...`` (Lean's own indented layout of 100,000 levels would be gigabytes)."""
+    stx = json.dumps(_stx("x + x"))
+    node = '{"stx": ' + stx + ', "isBinder": false, "expr": "x", "elaborator": null}'
+    head = '{"node": ' + node + ', "kind": "TermInfo", "children": ['
+    tail = ', {"goalState": "⊢ Nat"}]}'
+    pairs = (levels - 4) // 2  # the response object and the infotree list add two levels
+    leaf = '{"node": null, "kind": "TermInfo", "children": []}'
+    return '{"infotree": [' + head * pairs + leaf + tail * pairs + '], "env": 0}'
+
+
+def _same_json(first: Any, second: Any) -> bool:
+    """`first == second` for JSON values of any depth (== itself recurses)."""
+    pending = [(first, second)]
+    while pending:
+        a, b = pending.pop()
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict):
+            if a.keys() != b.keys():
+                return False
+            pending.extend((a[key], b[key]) for key in a)
+        elif isinstance(a, list):
+            if len(a) != len(b):
+                return False
+            pending.extend(zip(a, b, strict=True))
+        elif a != b:
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_a_response_100000_levels_deep_parses_and_dumps_on_every_python() -> None:
+    text = _chain_response_text(100_000)
+    response = parse_response(text)  # decoded iteratively, the tree validated bottom-up
+    assert isinstance(response, CommandResponse) and response.infotree is not None
+    trees = list(response.infotree[0].dfs_walk())
+    assert len(trees) == 49_999 and trees[-1].node is None
+    assert isinstance(trees[-2].node, TermNode) and trees[-2].children[1] == InfoTreeHole(
+        goal_state="⊢ Nat"
+    )
+    # What a caller dumps or prints (the pool's pickling: tests/test_deep_json.py).
+    assert _same_json(response.to_repl_dict(), loads_deep(text))
+    shown = repr(response)
+    assert shown.startswith("CommandResponse(env=0, infotree=[InfoTree(node=TermNode(stx=Syntax(")
+    assert shown.count("InfoTreeHole(goal_state='⊢ Nat')") == 49_998
+
+
+def test_deep_info_trees_copy_compare_and_print_like_shallow_ones() -> None:
+    wire = _deep_tree(3000)
+    response = parse_response(wire)
+    assert isinstance(response, CommandResponse) and response.infotree is not None
+    tree = response.infotree[0]
+    for copied in (copy.deepcopy(tree), pickle.loads(pickle.dumps(tree))):
+        assert copied == tree and copied is not tree
+        assert [t.model_fields_set for t in copied.dfs_walk()] == [
+            t.model_fields_set for t in tree.dfs_walk()
+        ]
+    assert pickle.loads(pickle.dumps(response)) == response
+    changed = _deep_tree(3000)
+    deepest = changed["infotree"][0]
+    for _ in range(2999):
+        deepest = deepest["children"][-1]
+    deepest["node"]["expr"] = "different"
+    assert parse_response(changed) != response  # the difference 3000 levels down counts
+    with pytest.raises(TypeError):
+        hash(tree)  # as for any pydantic model with a list field
+    small = InfoTree(
+        kind="TermInfo",
+        node=None,
+        children=[InfoTreeHole(goal_state="⊢ Nat"), InfoTree(kind="K", node=None, extra=1)],
+    )
+    assert repr(small) == (
+        "InfoTree(node=None, kind='TermInfo', children=[InfoTreeHole(goal_state='⊢ Nat'), "
+        "InfoTree(node=None, kind='K', extra=1)])"
+    )
+    assert pickle.loads(pickle.dumps(small)).children[1].__pydantic_extra__ == {"extra": 1}
+
+
+def _nested_lists(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_unknown_keys_nested_too_deep_to_keep_are_a_protocol_error(depth: int) -> None:
+    # Anything but the tree itself is bounded by pydantic-core (~250 levels); deeper data
+    # could not be pickled to the parent process or serialised. Lean writes none such.
+    deep = _nested_lists(depth)
+    with pytest.raises(ProtocolError, match=r"future\..*maximum validation depth") as raised:
+        parse_response({"env": 0, "future": deep})
+    assert len(str(raised.value)) < 1500  # the data is previewed, not dumped whole
+    message = {**_message("info", "x"), "future": deep}
+    with pytest.raises(ProtocolError, match=r"messages\.0\.future"):
+        parse_response({"env": 0, "messages": [message]})
+    wire = _deep_tree(20_000)
+    tree = wire["infotree"][0]
+    for _ in range(19_000):
+        tree = tree["children"][-1]
+    tree["node"]["future"] = deep  # in one node, deep in a deep tree
+    with pytest.raises(ProtocolError, match="info-tree node holds data nested deeper"):
+        parse_response(wire)
+    assert parse_response({"env": 0, "future": _nested_lists(200)}).to_repl_dict()["future"]

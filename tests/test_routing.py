@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from leanpool._routing import dedup_key, header_split_for, shift_positions, split_header
@@ -109,6 +111,23 @@ def test_shift_positions_everywhere_but_line_zero() -> None:
     rng = shifted["infotree"][0]["node"]["stx"]["range"]
     assert (rng["start"]["line"], rng["finish"]["line"]) == (5, 5)
     assert response["messages"][0]["pos"]["line"] == 1  # the original is untouched
+
+
+def test_positions_move_in_info_trees_of_any_depth() -> None:
+    depth = 50_000  # Lean writes info trees of any depth; a recursive copy stops near 1,000
+    stx = {"range": {"synthetic": False, "start": {"line": 2, "column": 0}, "finish": None}}
+    tree: dict[str, Any] = {"kind": "TermInfo", "node": {"stx": stx}, "children": []}
+    for _ in range(depth - 1):
+        tree = {"kind": "TermInfo", "node": {"stx": stx}, "children": [{"goalState": "g"}, tree]}
+    shifted = shift_positions({"infotree": [tree], "env": 0}, 3)["infotree"][0]
+    for level in range(depth):
+        assert shifted["node"]["stx"]["range"]["start"] == {"line": 5, "column": 0}
+        assert shifted["node"]["stx"]["range"]["finish"] is None
+        if level < depth - 1:
+            assert shifted["children"][0] == {"goalState": "g"}
+            shifted = shifted["children"][1]
+    assert shifted["children"] == []
+    assert stx["range"]["start"] == {"line": 2, "column": 0}  # the original is untouched
 
 
 def test_dedup_key_ignores_key_order_but_not_content_or_timeout() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, JsonValue, StrictInt
 
 __all__ = ["Pos", "REPLBaseModel"]
 
@@ -27,6 +27,11 @@ class REPLBaseModel(BaseModel):
     """Immutable; unknown keys kept (and sent back); fields accepted by name or by wire alias."""
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    # Unknown keys hold JSON values. Validating them as such also bounds their depth (about
+    # 250 levels, pydantic-core's limit): deeper data, which would later fail to pickle or to
+    # serialise, is refused where it arrives (parse_response: a ProtocolError for that
+    # response). Info trees are the exception, of any depth: see InfoTree.
+    __pydantic_extra__: dict[str, JsonValue]
 
     # Wire rules, as field names: what the REPL leaves out; everything else is always written.
     _repl_omit_none: ClassVar[frozenset[str]] = frozenset()

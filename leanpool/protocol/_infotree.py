@@ -7,6 +7,7 @@ appear with ``infotree: "full"`` (the filtered modes drop them).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -18,8 +19,10 @@ from pydantic import (
     StrictStr,
     Tag,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from leanpool.protocol._base import Pos, REPLBaseModel
 
@@ -148,6 +151,10 @@ def _raw_children(value: Any) -> list[Any]:
     return []
 
 
+# The validation context of the nodes `InfoTree._build_bottom_up` validates.
+_BOTTOM_UP: dict[str, str] = {"leanpool": "info tree built bottom-up"}
+
+
 class InfoTree(REPLBaseModel):
     """One info-tree node and its children.
 
@@ -168,15 +175,19 @@ class InfoTree(REPLBaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _validate_deep_trees(
-        cls, data: Any, handler: ModelWrapValidatorHandler[InfoTree]
+        cls, data: Any, handler: ModelWrapValidatorHandler[InfoTree], info: ValidationInfo
     ) -> InfoTree:
         """pydantic-core gives up below 255 nested validations, and real trees (large Mathlib
-        proofs, `infotree: "full"`) can be deeper: such a tree is then built bottom-up."""
+        proofs, `infotree: "full"`) can be deeper: such a tree is then built bottom-up. Not
+        within that building, whose nodes hold no raw sub-trees: there the depth is in the
+        node's own data (a deep unknown key), and it is an error."""
         try:
             return handler(data)
         except ValidationError as exc:
-            if not isinstance(data, dict) or all(
-                error["type"] != "recursion_depth_exceeded" for error in exc.errors()
+            if (
+                info.context is _BOTTOM_UP
+                or not isinstance(data, dict)
+                or all(error["type"] != "recursion_depth_exceeded" for error in exc.errors())
             ):
                 raise
         return cls._build_bottom_up(data)
@@ -197,7 +208,7 @@ class InfoTree(REPLBaseModel):
                 built.append(child)  # leaves and holes are shallow: validated with the parent
             else:
                 stack.pop()
-                tree = cls.model_validate({**raw, "children": built} if built else raw)
+                tree = _validate_node(cls, {**raw, "children": built} if built else raw)
                 if not stack:
                     return tree
                 stack[-1][1].append(tree)
@@ -224,6 +235,67 @@ class InfoTree(REPLBaseModel):
         wire = REPLBaseModel.to_repl_dict(shallow)
         del wire["children"]
         return wire
+
+    # Pickling (results travel from pool workers to the parent), deep copies and equality
+    # recurse once per level in pydantic and in the C pickler, so a tree deeper than about
+    # 250 levels would fail there; each of them works on the tree flattened, node by node.
+    def __reduce__(self) -> tuple[Any, tuple[list[_FlatNode]]]:
+        return (_unflatten, (_flatten(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> InfoTree:
+        return _unflatten(copy.deepcopy(_flatten(self), memo))
+
+    def __eq__(self, other: object) -> bool:
+        """pydantic's equality (same class, fields, unknown keys and private attributes),
+        compared level by level."""
+        if not isinstance(other, InfoTree):
+            return NotImplemented
+        pending: list[tuple[InfoTree, InfoTree]] = [(self, other)]
+        while pending:
+            mine, theirs = pending.pop()
+            if mine is theirs:
+                continue
+            if (
+                type(mine) is not type(theirs)
+                or len(mine.children) != len(theirs.children)
+                or _without_children(mine.__dict__) != _without_children(theirs.__dict__)
+                or mine.__pydantic_extra__ != theirs.__pydantic_extra__
+                or mine.__pydantic_private__ != theirs.__pydantic_private__
+            ):
+                return False
+            for child, counterpart in zip(mine.children, theirs.children, strict=True):
+                if isinstance(child, InfoTree) and isinstance(counterpart, InfoTree):
+                    pending.append((child, counterpart))
+                elif child != counterpart:
+                    return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]  # as before: children is a list, unhashable
+
+    def __repr__(self) -> str:
+        """pydantic's repr (set fields and unknown keys), written out level by level."""
+        out: list[str] = []
+        pending: list[InfoTree | str] = [self]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            parts: list[InfoTree | str] = [f"{type(item).__name__}("]
+            for index, (name, value) in enumerate(item.__repr_args__()):
+                label = ("" if index == 0 else ", ") + ("" if name is None else f"{name}=")
+                if name != "children" or not isinstance(value, list):
+                    parts.append(f"{label}{value!r}")
+                    continue
+                parts.append(label + "[")
+                for position, child in enumerate(value):
+                    if position:
+                        parts.append(", ")
+                    parts.append(child if isinstance(child, InfoTree) else repr(child))
+                parts.append("]")
+            parts.append(")")
+            pending.extend(reversed(parts))
+        return "".join(out)
 
     def dfs_walk(self) -> Iterator[InfoTree]:
         """This tree and every sub-tree, depth first, parents before children; holes skipped.
@@ -315,3 +387,62 @@ class InfoTree(REPLBaseModel):
             if theorem_range.start <= sorry.start_pos and sorry.end_pos <= theorem_range.finish:
                 return tree
         return None
+
+
+# A tree node without its sub-trees: its class, its pydantic state (`__getstate__`) whose
+# children list holds None where a sub-tree was, and those sub-trees come next (preorder).
+_FlatNode = tuple[type[InfoTree], dict[str, Any]]
+
+
+def _without_children(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if name != "children"}
+
+
+def _flatten(root: InfoTree) -> list[_FlatNode]:
+    flat: list[_FlatNode] = []
+    pending = [root]
+    while pending:
+        tree = pending.pop()
+        state = tree.__getstate__()
+        fields = dict(state["__dict__"])
+        fields["children"] = [
+            None if isinstance(child, InfoTree) else child for child in tree.children
+        ]
+        flat.append((type(tree), {**state, "__dict__": fields}))
+        pending.extend(child for child in reversed(tree.children) if isinstance(child, InfoTree))
+    return flat
+
+
+def _unflatten(flat: list[_FlatNode]) -> InfoTree:
+    """The tree `_flatten` took apart, built from the leaves up (no validation: the parts were
+    valid)."""
+    built: list[InfoTree] = []  # finished sub-trees, the next one in preorder on top
+    for cls, state in reversed(flat):
+        fields = state["__dict__"]
+        fields["children"] = [
+            built.pop() if child is None else child for child in fields["children"]
+        ]
+        tree = cls.__new__(cls)
+        tree.__setstate__(state)
+        built.append(tree)
+    [root] = built
+    return root
+
+
+def _validate_node(cls: type[InfoTree], node: dict[str, Any]) -> InfoTree:
+    """One node of a tree built bottom-up (its sub-trees already built). Data nested too deeply
+    in the node itself is reported as such, and not as a recursion error: the validations
+    enclosing this one would take that for a deep tree and build it bottom-up again."""
+    try:
+        return cls.model_validate(node, context=_BOTTOM_UP)
+    except ValidationError as exc:
+        deep = [error for error in exc.errors() if error["type"] == "recursion_depth_exceeded"]
+        if not deep:
+            raise
+        where = ".".join(str(part) for part in deep[0]["loc"][:2])
+        raise PydanticCustomError(
+            "info_tree_node_too_deep",
+            "an info-tree node holds data nested deeper than about 250 levels (at {where}); "
+            "only the tree itself may be deeper",
+            {"where": where},
+        ) from None

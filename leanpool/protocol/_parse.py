@@ -7,7 +7,7 @@ for every request and response, so no shape is validated speculatively.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -188,7 +188,7 @@ def _describe(exc: ValidationError) -> str:
     """Pydantic's errors as ``key: problem (got value)``, keyed by wire names."""
     parts = []
     for err in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in err["loc"]) or "(object)"
+        location = _location(err["loc"])
         got = "" if err["type"] == "missing" else f" (got {_preview(err['input'], 60)})"
         problem = _LONE_SURROGATE if err["type"] == "string_unicode" else err["msg"]
         parts.append(f"{location}: {problem}{got}")
@@ -205,13 +205,70 @@ def _preview(value: Any, limit: int = _DATA_PREVIEW) -> str:
     elif isinstance(value, str):
         text = repr(value[: limit + 1])
     else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=repr)
-        except (TypeError, ValueError):
-            text = repr(value)
+        text = _json_prefix(value, limit + 1)
     # Escaped so the message itself stays encodable (a lone surrogate would break logging).
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as ``key.0.key``; its middle elided when very deep."""
+    parts = [str(part) for part in loc]
+    if len(parts) > 12:
+        parts = [*parts[:4], f"…({len(parts) - 8} more)…", *parts[-4:]]
+    return ".".join(parts) or "(object)"
+
+
+class _Text(str):
+    """JSON text already written (as opposed to a string value)."""
+
+
+def _json_prefix(value: Any, limit: int) -> str:
+    """At least the first `limit` characters of ``json.dumps(value, ensure_ascii=False,
+    default=repr)`` (whole if shorter), written without recursion and without the rest: the
+    offending data can be megabytes, or nested deeper than the C encoder goes."""
+    out: list[str] = []
+    size = 0
+    pending: list[Iterator[Any]] = [iter((value,))]
+    while pending and size < limit:
+        item = next(pending[-1], _DONE)
+        if item is _DONE:
+            pending.pop()
+            continue
+        if type(item) is _Text:
+            text: str = item
+        elif isinstance(item, Mapping):
+            pending.append(_object_parts(item))
+            continue
+        elif isinstance(item, (list, tuple)):
+            pending.append(_array_parts(item))
+            continue
+        else:
+            text = json.dumps(item, ensure_ascii=False, default=repr)
+        out.append(text)
+        size += len(text)
+    return "".join(out)
+
+
+_DONE = object()
+
+
+def _object_parts(value: Mapping[Any, Any]) -> Iterator[Any]:
+    yield _Text("{")
+    for index, (key, item) in enumerate(value.items()):
+        shown = key if isinstance(key, str) else json.dumps(key, default=repr).strip('"')
+        yield _Text((", " if index else "") + json.dumps(shown, ensure_ascii=False) + ": ")
+        yield item
+    yield _Text("}")
+
+
+def _array_parts(value: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
+    yield _Text("[")
+    for index, item in enumerate(value):
+        if index:
+            yield _Text(", ")
+        yield item
+    yield _Text("]")
 
 
 def _preview_bytes(value: Any) -> bytes:
