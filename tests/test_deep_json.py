@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from leanpool import AutoLeanServer, Command, LeanPool, LeanREPLConfig, LeanServer
+from leanpool._cli._inputs import ProofInput, parse_jsonl_line
 from leanpool._errors import ProtocolError
 from leanpool._leanjson import loads_deep, render_lean_json
 from leanpool.protocol import CommandResponse, TermNode
@@ -179,3 +180,11 @@ def test_auto_lean_server_batch_gives_a_too_deep_answer_its_own_result(
         assert isinstance(after, CommandResponse) and after.env == 1
     finally:
         server.kill()
+
+
+def test_verify_reads_dataset_lines_of_any_depth() -> None:
+    deep = "[" * LEVELS + "]" * LEVELS  # an extra field of the dataset: read, then ignored
+    line = '{"id": "t", "code": "theorem t : True := trivial", "meta": ' + deep + "}"
+    proof = parse_jsonl_line(line, "data.jsonl:1")
+    assert isinstance(proof, ProofInput) and proof.id == "t"
+    assert proof.command == "theorem t : True := trivial"

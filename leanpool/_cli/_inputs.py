@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leanpool._leanjson import loads_deep
+
 LEAN_SUFFIX = ".lean"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 # Build outputs and dependency checkouts are never the user's proofs.
@@ -126,7 +128,7 @@ def read_jsonl(path: Path) -> Iterator[Input]:
 def parse_jsonl_line(line: str, source: str) -> Input:
     """One dataset line: ``{"id": ..., "code": "...", "header": "import Mathlib"}``."""
     try:
-        record = json.loads(line)
+        record = loads_deep(line)  # a dataset's extra fields may nest deeply
     except json.JSONDecodeError as exc:
         return InputProblem(
             source, source, f"{source}: invalid JSON ({exc.msg}, column {exc.colno})"
