@@ -46,6 +46,9 @@ class Sizes:
     rl_timeout_s: float
     rl_in_flight: int
     rl_async_probe: bool
+    # 8. parsing responses
+    json_repeats: int  # interleaved parses of the 1 MB response, per parser (best kept)
+    json_deep_levels: int  # nesting of the deep response
 
 
 SIZES: dict[str, Sizes] = {
@@ -79,6 +82,8 @@ SIZES: dict[str, Sizes] = {
         rl_timeout_s=3.0,
         rl_in_flight=8,
         rl_async_probe=False,
+        json_repeats=5,
+        json_deep_levels=20_000,
     ),
     "quick": Sizes(
         deadline_s=600,
@@ -110,6 +115,8 @@ SIZES: dict[str, Sizes] = {
         rl_timeout_s=5.0,
         rl_in_flight=64,
         rl_async_probe=True,
+        json_repeats=21,
+        json_deep_levels=100_000,
     ),
     "full": Sizes(
         deadline_s=1800,
@@ -141,5 +148,7 @@ SIZES: dict[str, Sizes] = {
         rl_timeout_s=5.0,
         rl_in_flight=64,
         rl_async_probe=True,
+        json_repeats=51,
+        json_deep_levels=100_000,
     ),
 }

@@ -75,6 +75,12 @@ TARGETS = (
         meaning="LeanInteract LeanServerPool time / LeanPool time, RL-like workload",
     ),
     Target(
+        "json_parse_shallow_vs_json_loads",
+        "s8_json",
+        0.95,
+        meaning="json.loads time / loads_deep time, a typical 1 MB info-tree response",
+    ),
+    Target(
         "lost_results",
         "all",
         None,
@@ -119,6 +125,7 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         ),
         "faults_throughput_retained": _get(scenarios, "s4_faults", "throughput_retained"),
         "speedup_vs_leaninteract_pool": _get(scenarios, "s7_rl", "leaninteract_time_vs_leanpool"),
+        "json_parse_shallow_vs_json_loads": _get(scenarios, "s8_json", "shallow_vs_json_loads"),
         "lost_results": lost_results(scenarios)["total"],
     }
 
@@ -157,6 +164,7 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         "speedup_vs_leaninteract_pool_defaults": _get(
             scenarios, "s7_rl", "leaninteract_time_vs_leanpool_defaults"
         ),
+        "json_parse_iterative_vs_json_loads": _get(scenarios, "s8_json", "iterative_vs_json_loads"),
     }
 
 
@@ -335,6 +343,7 @@ _TITLES = {
     "s5_memory": "5. Memory with leaking commands",
     "s6_streaming": "6. Streaming through imap_unordered",
     "s7_rl": "7. RL-like mixed workload",
+    "s8_json": "8. Parsing responses",
 }
 
 
@@ -438,6 +447,17 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
         probe = result.get("leaninteract_async_probe")
         if probe:
             lines.append(f"- LeanInteract `async_run` probe: {_fmt(probe)}.")
+    elif name == "s8_json":
+        lines.append(
+            f"On {_fmt(result.get('megabytes'))} MB: loads_deep (the fast path) at "
+            f"{_fmt(result.get('shallow_vs_json_loads'))} x the speed of json.loads, the "
+            f"iterative decoder alone at {_fmt(result.get('iterative_vs_json_loads'))} x "
+            f"({_fmt(result.get('iterative_mb_per_s'))} MB/s). {result.get('deep_levels')} "
+            f"levels deep ({_fmt(result.get('deep_megabytes'))} MB): parsed in "
+            f"{_fmt(result.get('deep_parse_seconds'))} s ({_fmt(result.get('deep_mb_per_s'))} "
+            f"MB/s), parsed and validated into models in "
+            f"{_fmt(result.get('deep_parse_response_seconds'))} s."
+        )
     if lines:
         lines.append("")
     return lines

@@ -35,6 +35,7 @@ SCENARIOS = {
     "s5_memory": "memory",
     "s6_streaming": "streaming",
     "s7_rl": "rl",
+    "s8_json": "json_parse",
 }
 
 

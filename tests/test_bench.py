@@ -21,6 +21,7 @@ RATIO_KEYS = {
     "affinity_vs_blind",
     "faults_throughput_retained",
     "speedup_vs_leaninteract_pool",
+    "json_parse_shallow_vs_json_loads",
     "lost_results",
 }
 SCENARIOS = {
@@ -31,6 +32,7 @@ SCENARIOS = {
     "s5_memory",
     "s6_streaming",
     "s7_rl",
+    "s8_json",
 }
 
 
@@ -73,7 +75,7 @@ def test_ratios_and_targets_have_the_documented_keys(
         assert target["value"] == report["ratios"][key]
         assert target["met"] in (True, False, None)
     leanpool_only = {"throughput_trivial_1w_vs_raw", "scaling_efficiency_2w", "affinity_vs_blind"}
-    for key in leanpool_only | {"faults_throughput_retained"}:
+    for key in leanpool_only | {"faults_throughput_retained", "json_parse_shallow_vs_json_loads"}:
         assert isinstance(report["ratios"][key], float) and report["ratios"][key] > 0, key
     machine = report["machine"]
     assert machine["cores"] and machine["python"] and "leanpool" in machine["packages"]

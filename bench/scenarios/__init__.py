@@ -1,4 +1,5 @@
-"""The seven scenarios of issue 9, one module each; each has ``run(ctx) -> dict``.
+"""The seven scenarios of issue 9 and the parsing one of issue 24, one module each; each has
+``run(ctx) -> dict``.
 
 A scenario's dict holds ``variants`` (one `Run.as_dict()` each), its own findings, and
 optionally ``_plot`` (raw series for the plots; not written to latest.json).
