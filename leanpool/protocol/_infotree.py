@@ -161,6 +161,11 @@ class InfoTree(REPLBaseModel):
     `kind` is the Lean `Info` constructor name (`"TacticInfo"`, `"CommandInfo"`, ...). It is a
     plain string, not LeanInteract's closed `Literal`, because every Lean release may add kinds
     (v4.33 writes `ErrorNameInfo`, `DocElabInfo`, `DocInfo`, which LeanInteract would reject).
+
+    Trees of any depth (a chain ``a + b + c + ...`` nests once per operand) parse, pickle,
+    copy, compare, print, walk and convert with `to_repl_dict`. pydantic's own `model_dump` and
+    `model_dump_json` stop near 250 levels (pydantic-core's limit): for deeper trees use
+    `to_repl_dict`, which gives the wire dict.
     """
 
     node: Node
