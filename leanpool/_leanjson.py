@@ -107,6 +107,8 @@ def loads_iteratively(text: str) -> Any:
     containers: list[Any] = []  # open objects and arrays, innermost last
     keys: list[str | None] = []  # per open container: the key of its next value (None: array)
     value: Any
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     end = skip_space(text, 0).end()
     while True:
         # A value starts at `end`: a container opens, or a whole scalar is read.

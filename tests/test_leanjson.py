@@ -292,6 +292,7 @@ def test_iterative_decoder_returns_what_json_loads_returns(text: str) -> None:
         "[1] x",
         '{"a": }',
         "[" + "1" * 5000 + "]",  # more digits than int() converts (a ValueError, not JSON's)
+        "\ufeff[]",
     ],
 )
 def test_iterative_decoder_fails_where_json_loads_fails(text: str) -> None:
