@@ -50,9 +50,10 @@ def loads_deep(text: str | bytes | bytearray) -> Any:
     """`json.loads`, also for values nested deeper than the interpreter lets `json.loads` go.
 
     Lean renders JSON of any depth (a long chain ``a + b + c + ...`` nests its info tree once per
-    operand), while CPython's C decoder recurses and raises `RecursionError` past about 1,000
-    levels on 3.10-3.12 (its own C-stack limit from 3.12 on, so `sys.setrecursionlimit` cannot
-    lift it) and about 5,000 on 3.13. Such input is parsed again by `loads_iteratively`, which
+    operand), while CPython's C decoder recurses and raises `RecursionError` past a limit that
+    depends on the interpreter: 994 levels on 3.10 and 3.11 (the recursion limit, less the
+    caller's frames), 1,497 on 3.12.1 and 9,998 on 3.13.0 (C-stack limits of their own, which
+    `sys.setrecursionlimit` cannot lift). Such input is parsed again by `loads_iteratively`, which
     returns the same value: the common, shallow case costs one `json.loads` and nothing more.
     Malformed input raises `json.JSONDecodeError` (a `ValueError`), as `json.loads` does.
     """

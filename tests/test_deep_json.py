@@ -2,11 +2,11 @@
 (whose workers pickle each response to the parent) and `leanpool verify`.
 
 Lean writes JSON of any depth: a chain ``x + x + ...`` nests its info tree once per operand, and
-`json.loads` stops near 1,000 levels (3.10-3.12) or 5,000 (3.13). The REPL here is a small fake
-that prints compact JSON, because Lean's own layout indents each level one column further: a
-100,000-level answer would be gigabytes. Anything but the tree nested deeper than pydantic-core
-keeps (~250 levels) is a `ProtocolError` for that request alone: the REPL, the worker and the
-other requests go on.
+`json.loads` stops near 1,000 levels (3.10, 3.11), 1,500 (3.12) or 10,000 (3.13). The REPL here
+is a small fake that prints compact JSON, because Lean's own layout indents each level one column
+further: a 100,000-level answer would be gigabytes. Anything but the tree nested deeper than
+pydantic-core keeps (~250 levels) is a `ProtocolError` for that request alone: the REPL, the
+worker and the other requests go on.
 """
 
 from __future__ import annotations
