@@ -16,6 +16,12 @@ Changes to the answer:
   error         add a message with "severity": "error" (a simulated Lean error)
   huge_kb=N     add an info message whose data is N KiB on one line
 
+After the answer (a REPL that misbehaves between requests):
+  stray_ms=N    N ms after the answer, write a line to stdout that nobody asked for (as output
+                of a task that outlived its command would)
+  deaf          stop reading stdin after the answer, for good (as a wedged process would; it
+                stays alive until SIGTERM or SIGKILL)
+
 Failures instead of the answer:
   crash         write a prefix of the response (no terminator), then die by SIGABRT
                 (no core file; Popen sees -6, a shell 134)
@@ -48,8 +54,8 @@ __all__ = [
 
 DIRECTIVES_HELP = __doc__ or ""
 
-_VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb")
-_FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage")
+_VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb", "stray_ms")
+_FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage", "deaf")
 _DIRECTIVE = re.compile(r"--!sim\b([^\n]*)")
 
 

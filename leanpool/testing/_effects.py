@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 from typing import NoReturn
 
@@ -22,6 +23,7 @@ __all__ = [
     "hang",
     "hold_memory",
     "sleep_ms",
+    "stray_output_later",
     "write_stderr_kib",
 ]
 
@@ -113,3 +115,18 @@ def garbage() -> NoReturn:
     sys.stdout.flush()
     os.write(1, b"this is not JSON\n")
     os._exit(1)
+
+
+STRAY_LINE = b"simrepl: output nobody asked for (--!sim stray_ms)\n"
+
+
+def stray_output_later(milliseconds: int, stdout_lock: threading.Lock) -> None:
+    """Write `STRAY_LINE` to stdout `milliseconds` from now, between whole responses."""
+
+    def write() -> None:
+        with stdout_lock:
+            os.write(1, STRAY_LINE)
+
+    timer = threading.Timer(milliseconds / 1000, write)
+    timer.daemon = True
+    timer.start()

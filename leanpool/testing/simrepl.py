@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +95,7 @@ def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     backend = _backend(options, costs)
     chance = random.Random(options.seed)
     reader = RequestReader(stdin)
+    stdout_lock = threading.Lock()  # whole responses and stray lines never interleave
     while True:
         text = reader.read()
         if text == "":
@@ -124,8 +126,15 @@ def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
         data = response_bytes(response)
         if crash_now or (not directives.problems and directives.has("crash")):
             effects.crash(data[: max(1, (len(data) - 2) // 2)])
-        stdout.write(data)
-        stdout.flush()
+        with stdout_lock:
+            stdout.write(data)
+            stdout.flush()
+        if directives.problems:
+            continue
+        if directives.value("stray_ms"):
+            effects.stray_output_later(directives.value("stray_ms"), stdout_lock)
+        if directives.has("deaf"):
+            effects.hang()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
