@@ -10,7 +10,12 @@ What it adds to `LeanServer`:
   `LeanMemoryError`, instead of LeanInteract's fixed 1+2+4+8+16 s).
 * **Explicit retries.** The request that died with its process gets the typed error by default.
   ``fault_retries=n`` re-runs it up to n times after a crash or protocol fault (never after a
-  timeout or memory kill: those repeat deterministically).
+  timeout: that repeats deterministically).
+* **Some failures are judged on a fresh REPL.** What a REPL holds depends on what ran before,
+  and what it writes may be another request's output written out of turn. So a request that
+  hits a memory limit, or meets output that is not a response, on a REPL that had served other
+  requests runs once more on a fresh one; only a request that also fails there reports
+  `LeanMemoryError` or `ProtocolError`.
 * **Ids that stay valid.** Ids from ``add_to_session_cache=True`` requests are session ids
   (-1, -2, ...) replayed after restarts, for *every* state the response names (env, proof state,
   sorries' and tactics' proof states). Other ids are REPL ids offset per process generation: in the
@@ -22,10 +27,11 @@ What it adds to `LeanServer`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,18 +43,20 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from leanpool._channel import NOT_RUN, Outcome
+from leanpool._arguments import check_timeout
+from leanpool._channel import NOT_RUN, SKIPPED, Exchange, Marker, Outcome
 from leanpool._errors import (
     LeanCrashError,
     LeanMemoryError,
     LeanPoolError,
     LeanTimeoutError,
     ProtocolError,
+    RequestError,
     ServerNotRunningError,
     StateLostError,
 )
 from leanpool._memory import system_memory_fraction
-from leanpool._server import LeanServer, MemoryBackend, Response
+from leanpool._server import LeanServer, MemoryBackend, Response, _Hold
 from leanpool._session_cache import (
     BaseSessionCache,
     ReplaySessionCache,
@@ -115,6 +123,7 @@ class AutoLeanServer(LeanServer):
         self._max_env = -1
         self._max_proof_state = -1
         self._generation = -1
+        self._answered_by_process = 0  # answers the current REPL process gave
         self._next_system_check = 0.0
         self._restart_cause = "start"
         self.standby = standby
@@ -215,6 +224,7 @@ class AutoLeanServer(LeanServer):
         self._env_base += self._max_env + 1
         self._proof_state_base += self._max_proof_state + 1
         self._max_env = self._max_proof_state = -1
+        self._answered_by_process = 0
         if self._generation > 0:
             self.restart_counts[self._restart_cause] += 1
             logger.info("REPL restarted (%s); generation %d", self._restart_cause, self._generation)
@@ -229,6 +239,7 @@ class AutoLeanServer(LeanServer):
         timeout: float | None = None,
         add_to_session_cache: bool = False,
     ) -> Response:
+        timeout = check_timeout(timeout)
         result = self.run_batch(
             [request], timeouts=[timeout], cache=[add_to_session_cache], verbose=verbose
         )[0]
@@ -258,10 +269,14 @@ class AutoLeanServer(LeanServer):
         )
         results: list[Response | LeanPoolError] = []
         for request, outcome in zip(requests, raw, strict=True):
-            if isinstance(outcome, LeanPoolError):
-                results.append(outcome)
+            if isinstance(outcome, dict):
+                try:
+                    results.append(parse_response(outcome, request=request))
+                except LeanPoolError as exc:  # an answer the models refuse: its own error
+                    results.append(exc)
             else:
-                results.append(parse_response(outcome, request=request))
+                assert isinstance(outcome, LeanPoolError)  # SKIPPED needs a `skip`
+                results.append(outcome)
         assert len(results) == count
         return results
 
@@ -272,17 +287,24 @@ class AutoLeanServer(LeanServer):
         timeouts: Sequence[float | None] | None = None,
         id_bases: Sequence[int | None] | None = None,
         verbose: bool = False,
-    ) -> list[dict[str, Any] | LeanPoolError]:
+        skip: Callable[[int], bool] | None = None,
+    ) -> list[dict[str, Any] | LeanPoolError | Marker]:
         """`run_batch` returning response dicts (ids already in the caller's terms).
 
         ``id_bases[i]`` is None for "do not cache", 0 for "cache with the cache's own ids", or a
         multiple of 2**20 for "cache with ids -(base | k)" (the pool's sessions own their ids).
+        ``skip(i)``, asked right before request i would be sent (and before the states it names
+        are rebuilt), drops it as `SKIPPED` when its caller no longer wants it.
         """
         count = len(requests)
-        timeouts = list(timeouts) if timeouts is not None else [None] * count
+        if timeouts is None:
+            timeouts = [None] * count
+        elif len(timeouts) != count:
+            raise RequestError(f"{len(timeouts)} timeouts for {count} requests.")
+        checked = [check_timeout(t) for t in timeouts]
         bases: list[int | None] = list(id_bases) if id_bases is not None else [None] * count
         with self._lock:
-            results = self._run_batch_locked(list(requests), timeouts, bases, verbose)
+            results = self._run_batch_locked(list(requests), checked, bases, verbose, skip)
         self._notify_standby()
         return results
 
@@ -300,14 +322,18 @@ class AutoLeanServer(LeanServer):
         timeout: float | None = None,
         add_to_session_cache: bool = False,
     ) -> Response:
+        timeout = check_timeout(timeout)
         hold = await self._hold_async()
         try:
             prepared = self._prepare(request)
-            retries = 0
+            fault_retries = 0
+            judged_afresh = False
             while True:
+                fresh = self._answered_by_process == 0
                 if self._needs_preparation(prepared):
                     # Restarts and replays can take long (imports): keep them off the loop.
-                    await asyncio.to_thread(self._ensure_ready, prepared, timeout)
+                    await self._in_thread(hold, self._ensure_ready, prepared, timeout)
+                    fresh = fresh or self._answered_by_process == 0
                 repl_request = self._translate(prepared, timeout)
                 payload = encode_request(repl_request)
                 outcome = (await self._exchange_async(hold, [payload], [timeout], verbose))[0]
@@ -317,14 +343,44 @@ class AutoLeanServer(LeanServer):
                     )
                     self._notify_standby()
                     return parse_response(translated, request=prepared)
-                if self._should_retry(outcome, retries):
-                    retries += 1
+                if outcome is NOT_RUN:  # e.g. the REPL talked out of turn and was replaced
                     continue
-                if isinstance(outcome, LeanPoolError):
-                    raise outcome
-                raise ServerNotRunningError("The request was not run.")
+                if isinstance(outcome, _JUDGED_AFRESH) and not judged_afresh and not fresh:
+                    judged_afresh = True
+                    continue
+                if self._should_retry(outcome, fault_retries):
+                    fault_retries += 1
+                    continue
+                assert isinstance(outcome, LeanPoolError)
+                raise outcome
         finally:
             hold.release()
+
+    async def _in_thread(self, hold: _Hold, fn: Callable[..., None], *args: Any) -> None:
+        """Run blocking server work (a restart, replays) in a thread for an asyncio caller.
+
+        If the caller is cancelled meanwhile, the thread still uses the REPL: the server's lock
+        is handed to a task that releases it only when the thread is done.
+        """
+        work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if not work.done():
+                hold.handed_off = True
+
+                async def release_when_done() -> None:
+                    try:
+                        with contextlib.suppress(Exception):
+                            await work
+                    finally:
+                        hold.handed_off = False
+                        hold.release()
+
+                waiter = asyncio.get_running_loop().create_task(release_when_done())
+                self._background.add(waiter)
+                waiter.add_done_callback(self._background.discard)
+            raise
 
     # ---------------------------------------------------------------- internals
     def _run_batch_locked(
@@ -333,22 +389,28 @@ class AutoLeanServer(LeanServer):
         timeouts: list[float | None],
         id_bases: list[int | None],
         verbose: bool,
-    ) -> list[dict[str, Any] | LeanPoolError]:
-        results: list[dict[str, Any] | LeanPoolError | None] = [None] * len(requests)
+        skip: Callable[[int], bool] | None = None,
+    ) -> list[dict[str, Any] | LeanPoolError | Marker]:
+        results: list[dict[str, Any] | LeanPoolError | Marker | None] = [None] * len(requests)
         prepared: list[BaseREPLQuery | None] = [None] * len(requests)
         for index, request in enumerate(requests):
             try:
                 prepared[index] = self._prepare(request)
             except LeanPoolError as exc:
                 results[index] = exc
-        retries = [0] * len(requests)
+        fault_retries = [0] * len(requests)
+        judged_afresh = [False] * len(requests)
         pending = [i for i in range(len(requests)) if results[i] is None]
         while pending:
             self._ensure_ready()
             generation = self._generation
+            fresh = self._answered_by_process == 0  # before the states this round rebuilds
             sent: list[int] = []
             payloads: list[bytes] = []
             for index in pending:
+                if skip is not None and skip(index):
+                    results[index] = SKIPPED  # before rebuilding the states it names
+                    continue
                 to_send = prepared[index]
                 assert to_send is not None
                 try:
@@ -361,17 +423,32 @@ class AutoLeanServer(LeanServer):
             if not self.is_alive() or self._generation != generation:
                 pending = [i for i in pending if results[i] is None]
                 continue
-            outcomes = self._exchange_locked(payloads, [timeouts[i] for i in sent], verbose)
+            outcomes = self._exchange_locked(
+                payloads,
+                [timeouts[i] for i in sent],
+                verbose,
+                skip=None if skip is None else partial(_skip_sent, skip, sent),
+            )
             again: list[int] = []
-            for index, outcome in zip(sent, outcomes, strict=True):
+            for position, (index, outcome) in enumerate(zip(sent, outcomes, strict=True)):
                 answered = prepared[index]
                 assert answered is not None
                 if isinstance(outcome, dict):
                     results[index] = self._to_caller(answered, outcome, id_bases[index])
                 elif outcome is NOT_RUN:
                     again.append(index)
-                elif self._should_retry(outcome, retries[index]):
-                    retries[index] += 1
+                elif outcome is SKIPPED:
+                    results[index] = SKIPPED
+                elif isinstance(outcome, _JUDGED_AFRESH) and not judged_afresh[index]:
+                    # Judged on a fresh REPL, unless this one was fresh already (it had answered
+                    # nothing but the states this request needs).
+                    judged_afresh[index] = True
+                    if fresh and position == 0:
+                        results[index] = outcome
+                    else:
+                        again.append(index)
+                elif self._should_retry(outcome, fault_retries[index]):
+                    fault_retries[index] += 1
                     again.append(index)
                 else:
                     assert isinstance(outcome, LeanPoolError)
@@ -449,8 +526,12 @@ class AutoLeanServer(LeanServer):
                         self._max_env = max(self._max_env, repl_id)
                     else:
                         self._max_proof_state = max(self._max_proof_state, repl_id)
-            elif isinstance(outcome, LeanPoolError):
-                self._restart_cause = _cause_of(outcome)
+
+    def _after_exchange(self, exchange: Exchange) -> None:
+        self._answered_by_process += sum(1 for o in exchange.outcomes if isinstance(o, dict))
+        if exchange.fault is not None:
+            self._restart_cause = _cause_of(exchange.fault)
+        super()._after_exchange(exchange)
 
     def _run_raw_locked(
         self, request: BaseREPLQuery, timeout: float | None = None
@@ -530,7 +611,18 @@ class AutoLeanServer(LeanServer):
                     )
 
 
+# Failures that may come from what ran before on the same REPL (see the module docstring).
+_JUDGED_AFRESH = (LeanMemoryError, ProtocolError)
+
+
+def _skip_sent(skip: Callable[[int], bool], sent: list[int], position: int) -> bool:
+    """`skip` for the request at `position` of an exchange that sends the requests `sent`."""
+    return skip(sent[position])
+
+
 def _cause_of(error: LeanPoolError) -> str:
+    if isinstance(error, ServerNotRunningError) and "interrupted" in error.message:
+        return "interrupted"
     if isinstance(error, LeanTimeoutError):
         return "timeout"
     if isinstance(error, LeanMemoryError):

@@ -1,15 +1,26 @@
 """The byte channel to one REPL process: pipelined exchanges with deadlines and a memory watchdog.
 
 An *exchange* sends one or more encoded requests and collects their responses, which the REPL
-writes strictly in request order. Requests are written ahead (pipelined) while responses are read,
-so a batch keeps the REPL busy without a round trip per request; stdout and stderr are read
-concurrently with writing, so neither side can block on a full pipe.
+writes strictly in request order. Requests are written a few ahead of the one being served
+(`_AHEAD`): the REPL always finds its next request waiting, yet a request further back can still
+be skipped, right before it would be written, when its caller no longer wants it (`skip`).
+stdout and stderr are read while writing, so neither side can block on a full pipe.
 
-Each request's clock starts when the REPL can start on it (its predecessor answered and its bytes
-were written). When a clock runs out, or the watchdog sees the REPL's RSS above the limit, or the
-REPL dies or writes garbage, the exchange ends with a *fault*: the request being served gets the
-typed error, every later request in the exchange is marked `NOT_RUN` (it never started, so the
-caller may safely send it again after a restart), and the process is dead.
+Each request's clock starts when the REPL can start on it: when it is written for the first of
+an exchange, when its predecessor was answered for the others. Writing counts against it: a REPL
+that stops reading its stdin times out like one that stops answering. When a clock runs out, or
+the watchdog sees the REPL's RSS above the limit, or the REPL dies or writes garbage, the exchange
+ends with a *fault*: the request being served gets the typed error, every later one is marked
+`NOT_RUN` (it never started, so the caller may safely send it again after a restart), and the
+process is dead.
+
+Two more ways the stream can fall out of step, both ending the process before an answer can reach
+a request it does not belong to:
+
+* output nobody asked for, found before anything is sent: that REPL talked out of turn; it is
+  killed and every request of the exchange is `NOT_RUN` (none was sent);
+* an exchange interrupted from outside (an exception raised by a signal handler, Ctrl-C, a bug):
+  the driver's caller calls `abandon`, which kills the process if anything was written.
 
 The same state machine is driven by `poll` for synchronous callers and by the event loop
 (`add_reader`/`add_writer`) for asyncio callers: no thread per request either way.
@@ -23,6 +34,8 @@ import os
 import select
 import signal
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from leanpool._errors import (
@@ -30,6 +43,7 @@ from leanpool._errors import (
     LeanPoolError,
     LeanTimeoutError,
     ProtocolError,
+    ServerNotRunningError,
     crash_error,
 )
 from leanpool._memory import MB
@@ -37,29 +51,40 @@ from leanpool._process import ReplProcess
 from leanpool.protocol import ResponseReader
 
 
-class _NotRun:
-    """Marks a request of a faulted exchange that the REPL never started."""
+class Marker:
+    """An outcome that is not an answer (`NOT_RUN`, `SKIPPED`)."""
 
-    _instance: _NotRun | None = None
-
-    def __new__(cls) -> _NotRun:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def __repr__(self) -> str:
-        return "NOT_RUN"
+        return self._name
+
+    def __reduce__(self) -> str:
+        return self._name  # unpickles as the module-level singleton
 
 
-NOT_RUN: Final = _NotRun()
-Outcome = dict[str, Any] | LeanPoolError | _NotRun
+NOT_RUN: Final = Marker("NOT_RUN")  # never started: safe to send again after a restart
+SKIPPED: Final = Marker("SKIPPED")  # not sent, because `skip` said its caller gave it up
+Outcome = dict[str, Any] | LeanPoolError | Marker
 
 _READ_CHUNK = 1 << 20
 _WRITE_CHUNK = 1 << 16
+# Requests written ahead of the one being served. One would keep the REPL busy if the writer
+# always reacted at once; two more absorb a writer that is briefly descheduled. More would only
+# shrink what `skip` can still save.
+_AHEAD = 2
+_LONGEST_POLL_SECONDS = 3600.0  # poll() takes a C int of milliseconds: wake up and wait again
 
 
 class Exchange:
-    """One pipelined exchange over a `ReplProcess`; see the module docstring."""
+    """One pipelined exchange over a `ReplProcess`; see the module docstring.
+
+    `skip(i)`, when given, is asked right before request `i` would be written; True marks it
+    `SKIPPED` and it is never sent. `on_clock(deadline)` is told the deadline (a
+    `time.monotonic()` value, or None for none) whenever another request starts being served, and
+    None when the exchange ends: a pool worker publishes it for the parent's watchdog.
+    """
 
     def __init__(
         self,
@@ -70,38 +95,35 @@ class Exchange:
         *,
         rss_limit_mb: float | None = None,
         watchdog_interval: float = 0.05,
+        skip: Callable[[int], bool] | None = None,
+        on_clock: Callable[[float | None], None] | None = None,
     ) -> None:
         self.proc = proc
         self.reader = reader
+        self.payloads = payloads
         self.timeouts = timeouts
         self.outcomes: list[Outcome] = [NOT_RUN] * len(payloads)
         self.rss_limit_bytes = int(rss_limit_mb * MB) if rss_limit_mb is not None else None
         self.watchdog_interval = watchdog_interval
-        self.faulted = False
-        self._out = memoryview(b"".join(payloads))
-        self._written = 0
-        # byte offset at which each request's payload is fully written
-        ends: list[int] = []
-        total = 0
-        for payload in payloads:
-            total += len(payload)
-            ends.append(total)
-        self._ends = ends
-        self._next = 0  # index of the request whose response we are waiting for
-        self._started_at: float | None = None  # when the REPL could start on request `_next`
-        self._answered_at = time.monotonic()  # when request `_next - 1` was answered
-        self._stdout_eof = False
-        self._stdin_broken = False
-        self._check_no_stray_output()
-        if not payloads:
-            self.done = True
-        else:
-            self.done = False
-            self._write_some()
+        self.fault: LeanPoolError | None = None  # what ended the exchange before its end
+        self.done = False
+        self._skip = skip
+        self._on_clock = on_clock
+        self._committed = 0  # requests [0, _committed) are written, being written, or skipped
+        self._awaiting: deque[int] = deque()  # committed requests not answered yet, in order
+        self._unwritten: deque[memoryview] = deque()  # their bytes still to write
+        self._bytes_written = 0
+        self._started_at: float | None = None  # when the REPL could start on `_awaiting[0]`
+        if not self._found_stray_output():
+            self._commit(time.monotonic())
+
+    @property
+    def faulted(self) -> bool:
+        return self.fault is not None
 
     # ---------------------------------------------------------------- progress
     def wants_write(self) -> bool:
-        return not self.done and self._written < len(self._out)
+        return not self.done and bool(self._unwritten)
 
     def next_wakeup(self, now: float) -> float | None:
         """Seconds until the next deadline or watchdog tick (None: wait for I/O only)."""
@@ -140,7 +162,7 @@ class Exchange:
                 self._fault(self._protocol_error(exc))
                 return
             for position, response in enumerate(responses):
-                if self.done:  # more responses than requests
+                if not self._awaiting:  # more responses than requests
                     self._fault(self._excess_output(repr(responses[position:])), False)
                     return
                 self._resolve(response)
@@ -158,14 +180,14 @@ class Exchange:
         """Enforce the current request's deadline and the memory watchdog."""
         if self.done:
             return
-        self._start_clock_if_ready(now)
         deadline = self._deadline()
         if deadline is not None and now >= deadline:
-            timeout = self.timeouts[self._next]
+            timeout = self.timeouts[self._awaiting[0]]
             self.proc.kill()
+            unread = " (it had not read the whole request)" if self._head_unwritten() else ""
             self._fault(
                 LeanTimeoutError(
-                    f"The Lean REPL did not answer within {timeout:g} s; "
+                    f"The Lean REPL did not answer within {timeout:g} s{unread}; "
                     "its process group was killed.",
                     timeout=timeout,
                 )
@@ -176,6 +198,25 @@ class Exchange:
             if rss > self.rss_limit_bytes:
                 self.proc.kill()
                 self._fault(self._memory_error(rss))
+
+    def abandon(self, cause: BaseException) -> None:
+        """The driver was interrupted (`cause`): make sure no answer is left for a later request.
+
+        Once anything was written, the REPL may still answer it, and nothing would read that
+        answer but the next request: the process is killed (its caller restarts it, or refuses
+        work until someone does).
+        """
+        if self.done:
+            return
+        self.done = True
+        self._tell_clock(None)
+        if self._bytes_written == 0 and not self.reader.buffered:
+            return  # nothing was sent: the stream is still in step
+        self.fault = ServerNotRunningError(
+            f"A request was interrupted ({type(cause).__name__}) after it was sent; the REPL "
+            "was killed so that its answer cannot reach a later request."
+        )
+        self.proc.kill()
 
     # ---------------------------------------------------------------- drivers
     def run_blocking(self) -> list[Outcome]:
@@ -192,6 +233,8 @@ class Exchange:
                 else:
                     poller.unregister(self.proc.stdin_fd)
             wait = self.next_wakeup(time.monotonic())
+            if wait is not None:
+                wait = min(wait, _LONGEST_POLL_SECONDS)
             events = poller.poll(None if wait is None else max(1, int(wait * 1000 + 0.999)))
             for fd, _ in events:
                 if fd == self.proc.stdin_fd:
@@ -232,6 +275,8 @@ class Exchange:
                     loop.remove_reader(fd)
                 if writing:
                     loop.remove_writer(self.proc.stdin_fd)
+            if self.done:  # abandoned meanwhile
+                break
             if writing:
                 self.on_writable()
             if stderr_open:
@@ -241,86 +286,109 @@ class Exchange:
         return self.outcomes
 
     # ---------------------------------------------------------------- internals
-    def _check_no_stray_output(self) -> None:
-        """Output before we asked anything means the stream is out of step: refuse to guess."""
+    def _found_stray_output(self) -> bool:
+        """Output before we asked anything: the REPL talked out of turn and its stream is out of
+        step. Kill it before anything is sent; every request stays `NOT_RUN`."""
         if self.reader.buffered:
             stray = bytes(self.reader.buffered[:400])
         else:
             try:
                 stray = os.read(self.proc.stdout_fd, 400)
-            except BlockingIOError:
-                return
-            except OSError:
-                return
+            except OSError:  # BlockingIOError included: nothing there
+                return False
             if not stray:  # EOF: the process is gone; the first request reports it
-                return
+                return False
         self.proc.kill()
         self.done = True
-        self.faulted = True
-        error = ProtocolError(
-            "The REPL wrote output nobody asked for; the stream is out of step and the "
-            "process was killed.",
+        self.fault = ProtocolError(
+            "The REPL wrote output nobody asked for after its last answer; the stream is out of "
+            "step, so the process was killed before the next request was sent.",
             data=stray,
         )
-        self.outcomes = [NOT_RUN] * len(self.outcomes)
-        if self.outcomes:
-            self.outcomes[0] = error
+        return True
+
+    def _commit(self, now: float) -> None:
+        """Queue requests for writing until `_AHEAD` wait behind the one being served."""
+        committed_any = False
+        while self._committed < len(self.payloads) and len(self._awaiting) <= _AHEAD:
+            index = self._committed
+            self._committed += 1
+            if self._skip is not None and self._skip(index):
+                self.outcomes[index] = SKIPPED
+                continue
+            self._unwritten.append(memoryview(self.payloads[index]))
+            self._awaiting.append(index)
+            committed_any = True
+            if len(self._awaiting) == 1:
+                self._start_clock(now)
+        if not self._awaiting and self._committed == len(self.payloads):
+            self.done = True
+            self._tell_clock(None)
+        elif committed_any:
+            self._write_some()
 
     def _write_some(self) -> None:
-        while self._written < len(self._out):
+        while self._unwritten:
+            view = self._unwritten[0]
             try:
-                n = os.write(
-                    self.proc.stdin_fd, self._out[self._written : self._written + _WRITE_CHUNK]
-                )
+                written = os.write(self.proc.stdin_fd, view[:_WRITE_CHUNK])
             except BlockingIOError:
-                break
+                return
             except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EBADF):
-                    # The REPL is gone; stdout's EOF tells us how it died.
-                    self._written = len(self._out)
-                    self._stdin_broken = True
-                    break
-                raise
-            self._written += n
-        self._start_clock_if_ready(time.monotonic())
+                self._unwritten.clear()
+                if exc.errno != errno.EPIPE:
+                    self._fault(ServerNotRunningError(f"Writing to the REPL failed: {exc}."))
+                return  # EPIPE: the REPL is gone; stdout's EOF tells us how it died
+            self._bytes_written += written
+            if written == len(view):
+                self._unwritten.popleft()
+            else:
+                self._unwritten[0] = view[written:]
 
-    def _start_clock_if_ready(self, now: float) -> None:
-        if self._started_at is None and not self.done and self._written >= self._ends[self._next]:
-            self._started_at = max(now, self._answered_at) if self._next else now
+    def _head_unwritten(self) -> bool:
+        """Whether bytes of the request being served are still waiting to be written."""
+        return len(self._unwritten) >= len(self._awaiting) and bool(self._unwritten)
+
+    def _start_clock(self, now: float) -> None:
+        self._started_at = now
+        self._tell_clock(self._deadline())
+
+    def _tell_clock(self, deadline: float | None) -> None:
+        if self._on_clock is not None:
+            self._on_clock(deadline)
 
     def _deadline(self) -> float | None:
-        if self.done or self._started_at is None:
+        if self.done or self._started_at is None or not self._awaiting:
             return None
-        timeout = self.timeouts[self._next]
+        timeout = self.timeouts[self._awaiting[0]]
         return None if timeout is None else self._started_at + timeout
 
     def _resolve(self, response: dict[str, Any]) -> None:
-        self.outcomes[self._next] = response
-        self._next += 1
-        self._answered_at = time.monotonic()
+        index = self._awaiting.popleft()
+        self.outcomes[index] = response
+        now = time.monotonic()
         self._started_at = None
-        if self._next == len(self.outcomes):
-            self.done = True
-        else:
-            self._start_clock_if_ready(self._answered_at)
+        if self._awaiting:
+            self._start_clock(now)
+        self._commit(now)
 
     def _fault(self, error: LeanPoolError, mark_current: bool = True) -> None:
-        if mark_current and self._next < len(self.outcomes):
-            self.outcomes[self._next] = error
-        self.faulted = True
+        if mark_current and self._awaiting:
+            self.outcomes[self._awaiting[0]] = error
+        self.fault = error
         self.done = True
+        self._tell_clock(None)
         if self.proc.is_alive():
             self.proc.kill()
 
     def _on_eof(self) -> None:
         """stdout closed before every response came: the REPL died; find out how."""
-        self._stdout_eof = True
         returncode = self.proc.wait_exit(2.0)
         if returncode is None:  # closed stdout but lingers: not a REPL we can use
             returncode = self.proc.kill()
         tail = self.proc.stderr_tail()
         partial = bytes(self.reader.buffered[:400])
-        what = "While serving a request" if self._next < len(self.outcomes) else "After a request"
+        what = "While serving a request" if self._awaiting else "After a request"
         if self.proc.oom_killed() or _mentions_oom(tail):
             error: LeanPoolError = self._memory_error(self.proc.peak_rss_bytes, died=True)
         elif (

@@ -31,7 +31,15 @@ class FairLock:
                 return
             event = threading.Event()
             self._waiters.append(event)
-        event.wait()  # ownership is handed over by release()
+        try:
+            event.wait()  # ownership is handed over by release()
+        except BaseException:  # Ctrl-C or a signal handler's exception while waiting
+            with self._mutex:
+                if event in self._waiters:  # still queued: just leave the queue
+                    self._waiters.remove(event)
+                    raise
+            self.release()  # handed to us meanwhile: pass it on, or it is held forever
+            raise
 
     async def acquire_async(self) -> None:
         """Wait (without blocking the loop) until the calling task owns the lock."""

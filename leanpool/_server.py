@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from leanpool._channel import NOT_RUN, Exchange, Outcome
+from leanpool._arguments import check_timeout
+from leanpool._channel import NOT_RUN, SKIPPED, Exchange, Outcome
 from leanpool._errors import LeanPoolError, ServerNotRunningError
 from leanpool._fair_lock import FairLock
 from leanpool._log import show_verbose_output
@@ -86,6 +87,8 @@ class LeanServer:
         self._reader = ResponseReader()
         self._dead_reason = "it has not been started"
         self._background: set[asyncio.Task[None]] = set()
+        # Told each request's deadline as the REPL starts on it (a pool worker's watchdog feed).
+        self.on_clock: Callable[[float | None], None] | None = None
         self.start()
 
     # ---------------------------------------------------------------- lifecycle
@@ -208,6 +211,7 @@ class LeanServer:
         self, request: dict[str, Any], verbose: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
         """Send one raw request dict and return the raw response dict."""
+        timeout = check_timeout(timeout)
         payload = encode_request(request)
         outcome = self._run_payloads([payload], [timeout], verbose)[0]
         return self._unwrap(outcome)
@@ -216,6 +220,7 @@ class LeanServer:
         self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
     ) -> Response:
         """Run one request; a REPL-level refusal comes back as `LeanError` (not raised)."""
+        timeout = check_timeout(timeout)
         request = self._prepare(request)
         outcome = self._run_payloads([encode_request(request)], [timeout], verbose)[0]
         return parse_response(self._unwrap(outcome), request=request)
@@ -224,6 +229,7 @@ class LeanServer:
         self, request: BaseREPLQuery, *, verbose: bool = False, timeout: float | None = None
     ) -> Response:
         """`run` for asyncio callers, served on the event loop without a thread."""
+        timeout = check_timeout(timeout)
         request = self._prepare(request)
         payload = encode_request(request)
         outcome = (await self._async_run_payloads([payload], [timeout], verbose))[0]
@@ -250,7 +256,11 @@ class LeanServer:
             return outcome
         if isinstance(outcome, LeanPoolError):
             raise outcome
-        raise ServerNotRunningError(f"The Lean server is not running: {self._dead_reason}.")
+        assert outcome is NOT_RUN or outcome is SKIPPED
+        raise ServerNotRunningError(
+            f"The request was not sent: the Lean server is not running: {self._dead_reason}. "
+            "Call restart() to start a new REPL."
+        )
 
     def _check_running(self) -> ReplProcess:
         proc = self._proc
@@ -261,7 +271,12 @@ class LeanServer:
             )
         return proc
 
-    def _new_exchange(self, payloads: list[bytes], timeouts: Sequence[float | None]) -> Exchange:
+    def _new_exchange(
+        self,
+        payloads: list[bytes],
+        timeouts: Sequence[float | None],
+        skip: Callable[[int], bool] | None = None,
+    ) -> Exchange:
         proc = self._check_running()
         return Exchange(
             proc,
@@ -270,32 +285,41 @@ class LeanServer:
             list(timeouts),
             rss_limit_mb=self.rss_limit_mb,
             watchdog_interval=self.watchdog_interval,
+            skip=skip,
+            on_clock=self.on_clock,
         )
 
     def _after_exchange(self, exchange: Exchange) -> None:
         self._observe(exchange.outcomes)
-        if exchange.faulted:
-            outcome = next(
-                (o for o in exchange.outcomes if isinstance(o, LeanPoolError)),
-                None,
-            )
-            self._dead_reason = (
-                f"a fault ended it ({type(outcome).__name__})" if outcome else "a fault ended it"
-            )
+        fault = exchange.fault
+        if fault is not None:
+            first_line = fault.message.split("\n", 1)[0]
+            self._dead_reason = f"a fault ended it ({type(fault).__name__}: {first_line})"
             self._end_process()
 
     def _observe(self, outcomes: list[Outcome]) -> None:
         """Hook: sees every outcome of every exchange (AutoLeanServer tracks ids here)."""
 
     def _exchange_locked(
-        self, payloads: list[bytes], timeouts: Sequence[float | None], verbose: bool = False
+        self,
+        payloads: list[bytes],
+        timeouts: Sequence[float | None],
+        verbose: bool = False,
+        skip: Callable[[int], bool] | None = None,
     ) -> list[Outcome]:
-        """One pipelined exchange; the caller holds the server's lock."""
-        exchange = self._new_exchange(payloads, timeouts)
+        """One pipelined exchange; the caller holds the server's lock.
+
+        Whatever interrupts it (Ctrl-C, an exception from a signal handler) ends the REPL if a
+        request was already written: its answer must not be read as the next request's.
+        """
+        exchange = self._new_exchange(payloads, timeouts, skip)
         if verbose:
             _log_sent(payloads)
         try:
             outcomes = exchange.run_blocking()
+        except BaseException as exc:
+            exchange.abandon(exc)
+            raise
         finally:
             self._after_exchange(exchange)
         if verbose:
@@ -330,8 +354,16 @@ class LeanServer:
         try:
             outcomes = await asyncio.shield(task)
         except asyncio.CancelledError:
-            hold.handed_off = True
-            self._finish_in_background(task, exchange, hold)
+            if not task.done():
+                hold.handed_off = True
+                self._finish_in_background(task, exchange, hold)
+                raise
+            self._after_exchange(exchange)
+            raise
+        except BaseException as exc:  # the loop itself was interrupted: end what was sent
+            exchange.abandon(exc)
+            task.cancel()
+            self._after_exchange(exchange)
             raise
         self._after_exchange(exchange)
         if verbose:
@@ -352,10 +384,13 @@ class LeanServer:
     ) -> None:
         async def finish() -> None:
             try:
-                with contextlib.suppress(Exception):
-                    await task
-                self._after_exchange(exchange)
+                await task
+            except BaseException as exc:  # the drain itself failed or was cancelled
+                exchange.abandon(exc)
+                if not isinstance(exc, Exception):
+                    raise
             finally:
+                self._after_exchange(exchange)
                 hold.handed_off = False
                 hold.release()
 

@@ -165,11 +165,6 @@ def test_verify_writes_and_reloads_results_for_a_deep_answer(tmp_path: Path) -> 
     assert (record["id"], record["verdict"], record["errors"]) == ("deep", "passed", [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AutoLeanServer.run_batch raises the first parse error instead of returning it in "
-    "that request's place (leanpool/_auto_server.py, run_batch: parse_response is not wrapped)",
-)
 def test_auto_lean_server_batch_gives_a_too_deep_answer_its_own_result(
     fake_config: LeanREPLConfig,
 ) -> None:
