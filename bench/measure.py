@@ -153,9 +153,13 @@ def drive_window(
     slots = threading.Semaphore(window)
     lock = threading.Lock()
     closed = threading.Event()
-    futures: list[Future[Any]] = []
+    futures: list[tuple[float, Future[Any]]] = []
+    settled: set[int] = set()
 
     def settle(started: float, future: Future[Any]) -> None:
+        """Count a result once: from its callback, or after the wait below (a callback may
+        run after `result()` returned: waiters wake first, and a pool runs callbacks on
+        another thread)."""
         if closed.is_set():  # past the deadline: the request stays counted as lost
             return
         latency = time.perf_counter() - started
@@ -164,6 +168,9 @@ def drive_window(
         except BaseException as exc:
             outcome = exc
         with lock:
+            if id(future) in settled:
+                return
+            settled.add(id(future))
             run.add(outcome, latency)
         slots.release()
 
@@ -182,14 +189,16 @@ def drive_window(
             slots.release()
             continue
         run.submitted += 1
-        futures.append(future)
+        futures.append((started, future))
         future.add_done_callback(functools.partial(settle, started))
-    for future in futures:
+    for started, future in futures:
         with contextlib.suppress(BaseException):
             future.result(timeout=max(0.0, end_by - time.perf_counter()))
+        if future.done():
+            settle(started, future)
     run.seconds = time.perf_counter() - begin
     closed.set()
-    for future in futures:
+    for _started, future in futures:
         future.cancel()
     return run
 

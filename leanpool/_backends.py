@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 from leanpool import _worker
+from leanpool._control import ControlPage
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
 
+# Ending a worker: how long it may take to end after being asked, then after being killed.
+GRACEFUL_END_SECONDS = 5.0
+KILLED_END_SECONDS = 5.0
+
 
 class WorkerHandle(Protocol):
-    """One worker process that runs `leanpool._worker.serve` on batches of work items."""
+    """One worker process that runs `leanpool._worker.serve` on batches of work items.
+
+    `control` is the page shared with a local worker (heartbeat, deadlines, cancellations), or
+    None where the backend has none (Ray actors on other machines).
+    """
+
+    control: ControlPage | None
 
     def submit(
         self, items: list[_worker.WorkItem]
@@ -59,10 +71,11 @@ class LokyWorker:
     def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
         from loky import ProcessPoolExecutor
 
+        self.control: ControlPage | None = ControlPage()
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_worker.initialize,
-            initargs=(config, server_options, os.getpid()),
+            initargs=(config, server_options, os.getpid(), self.control.path),
             timeout=None,  # never retire an idle worker: it holds imports and proof states
         )
         self._ending: tuple[Any, list[Any]] | None = None
@@ -86,8 +99,14 @@ class LokyWorker:
         self._end(wait, kill=True)
 
     def _end(self, wait: bool, kill: bool) -> None:
+        """Ask (or force) the worker to end; with `wait`, return once it has, within
+        `GRACEFUL_END_SECONDS` + `KILLED_END_SECONDS`: a worker that does not end when asked
+        (stopped, or stuck) is killed."""
         # loky forgets its manager thread on the first shutdown() call, so a later
         # shutdown(wait=True) returns at once; keep our own handles to wait on.
+        if self.control is not None:  # nobody watches an ending worker
+            self.control.close()
+            self.control = None
         if self._ending is None:
             processes = getattr(self._executor, "_processes", None) or {}
             self._ending = (
@@ -95,16 +114,41 @@ class LokyWorker:
                 list(processes.values()),
             )
             self._executor.shutdown(wait=False, kill_workers=kill)
-        elif kill:
-            for process in self._ending[1]:
-                with contextlib.suppress(Exception):
-                    process.kill()
-        if wait:
-            thread, processes = self._ending
-            if thread is not None:
-                thread.join(timeout=30)
+        if kill:  # loky kills from its manager thread; do not depend on that thread
+            self._kill_processes()
+        if not wait:
+            return
+        thread, processes = self._ending
+        if any(_stopped(process.pid) for process in processes):
+            self._kill_processes()  # a stopped worker cannot end when asked
+        for process in processes:
+            process.join(timeout=KILLED_END_SECONDS if kill else GRACEFUL_END_SECONDS)
+        if any(process.is_alive() for process in processes):
+            self._kill_processes()
             for process in processes:
-                process.join(timeout=30)
+                process.join(timeout=KILLED_END_SECONDS)
+        if thread is not None:
+            thread.join(timeout=KILLED_END_SECONDS)
+
+    def _kill_processes(self) -> None:
+        """SIGKILL the worker (its REPL dies with it: PR_SET_PDEATHSIG). loky's processes have
+        no working ``kill()``: their Popen lacks it."""
+        assert self._ending is not None
+        for process in self._ending[1]:
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(process.pid, signal.SIGKILL)
+
+
+def _stopped(pid: int | None) -> bool:
+    """Whether the process is stopped (SIGSTOP, or a debugger's trace stop)."""
+    if pid is None:
+        return False
+    try:
+        import psutil
+
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except Exception:  # gone, or the platform cannot tell
+        return False
 
 
 def loky_worker(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
@@ -142,6 +186,7 @@ class RayWorker:
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True)
         options = {"num_cpus": 1, "max_restarts": 0, **ray_options}
+        self.control: ControlPage | None = None  # another machine's memory: Ray watches actors
         self._ray: Any = ray
         actor_class: Any = ray.remote(_RayWorkerActor)
         self._actor: Any = actor_class.options(**options).remote(config, server_options)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from leanpool.protocol import BaseREPLQuery, CommandResponse, LeanError, ProofStepResponse
@@ -91,6 +92,7 @@ class Batch:
         self.allow_sorry = allow_sorry
         self.results: list[BatchResult] = []
         self._futures: list[Future[Any]] = []
+        self._submitted: list[float] = []  # when each was submitted (monotonic)
         self._lock = threading.Lock()
         self._progress_wanted = progress
         self._tracker: ProgressTracker | None = None
@@ -101,36 +103,47 @@ class Batch:
         self, request: BaseREPLQuery | str, *, id: Any = None, timeout: float | None = None
     ) -> Future[Any]:
         """Queue one request; `id` is yours (kept in `results`), default: its index."""
-        index = len(self.results)
-        entry = BatchResult(index=index, id=index if id is None else id, request=request)
         submitted = time.monotonic()
         future = self.pool._submit_safely(request, timeout)
         with self._lock:
+            index = len(self.results)
+            entry = BatchResult(index=index, id=index if id is None else id, request=request)
             self.results.append(entry)
             self._futures.append(future)
+            self._submitted.append(submitted)
             if self._tracker is not None:
                 self._tracker.set_total(len(self.results))
 
-        def done(f: Future[Any]) -> None:
+        future.add_done_callback(partial(self._record, entry, submitted))
+        return future
+
+    def _record(self, entry: BatchResult, submitted: float, future: Future[Any]) -> None:
+        """Fill in `entry` from its finished future, once (from its done-callback or `wait`)."""
+        with self._lock:
+            if entry.verdict is not None:
+                return
             try:
-                entry.result = f.result()
-            except CancelledError as exc:
-                entry.result = exc
-            except BaseException as exc:
+                entry.result = future.result()
+            except BaseException as exc:  # CancelledError included
                 entry.result = exc
             entry.seconds = time.monotonic() - submitted
             entry.verdict = verdict_of(entry.result, self.allow_sorry)
             tracker = self._tracker
-            if tracker is not None:
-                tracker.advance(entry.result)
-
-        future.add_done_callback(done)
-        return future
+        if tracker is not None:
+            tracker.advance(entry.result)
 
     def wait(self) -> None:
-        for future in list(self._futures):
-            with contextlib.suppress(BaseException):  # recorded in the entry by its callback
+        """Wait for every result; afterwards every entry has its verdict.
+
+        Done-callbacks run after waiters wake (and, on a pool, in another thread), so an entry
+        whose callback has not run yet is filled in here.
+        """
+        with self._lock:
+            pending = list(zip(self.results, self._futures, self._submitted, strict=True))
+        for entry, future, submitted in pending:
+            with contextlib.suppress(Exception):  # recorded in the entry
                 future.result()
+            self._record(entry, submitted, future)
         self._finished = time.monotonic()
 
     def __enter__(self) -> Batch:

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leanpool._backends import WorkerFactory, is_worker_death
+from leanpool._channel import SKIPPED
 from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
+from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_thread
 from leanpool._routing import HeaderSplit
 from leanpool._slot import Slot, Task
 from leanpool._stats import StatsBook
@@ -53,6 +55,9 @@ _seq = itertools.count(1)
 _STEAL_SCAN = 512  # waiting session requests looked at per steal attempt
 _UNMEASURED_IMPORT_SECONDS = 1.0
 _IMPORT_PENALTY = 3  # a stolen session's new header is imported again after restarts
+_WAKE_SECONDS = 0.25  # the dispatcher looks at its workers' heartbeats at least this often
+_TASK_SECONDS = 0.05  # work per task (see `_batch_limit`)
+_UNMEASURED_BATCH = 4  # requests per task until a request's time in a worker is measured
 
 
 def next_seq() -> int:
@@ -66,7 +71,7 @@ class Pending:
     seq: int
     request: BaseREPLQuery
     timeout: float | None
-    futures: list[Future[Any]]
+    futures: list[PoolFuture]
     header: HeaderSplit | None = None
     session: PoolSession | None = None
     key: str | None = None  # deduplication key
@@ -74,7 +79,12 @@ class Pending:
     worker_deaths: int = 0
     generation: int = -1  # of the slot's worker it was last sent to
     slot: int = -1  # index of the slot it was last sent to
+    ticket: int = 0  # its number on that worker's control page (for cancelling it there)
     id_base: int | None = None  # session requests: their states get ids -(id_base | k)
+
+    def __post_init__(self) -> None:
+        for future in self.futures:
+            future.owner = self
 
 
 @dataclass
@@ -86,6 +96,7 @@ class DispatcherOptions:
     max_tasks_per_worker: int | None = None
     worker_death_retries: int = 1
     result_cache_size: int = 4096
+    worker_grace: float = 10.0  # seconds without a sign of life before a worker is replaced
 
 
 class Dispatcher:
@@ -121,6 +132,7 @@ class Dispatcher:
         self._session_moves = 0
         self._last_publish = 0.0
         self._cancel_queued = False
+        self._next_watch = 0.0
         self._kill = False
         self._done = threading.Event()
         self._started = threading.Event()
@@ -163,8 +175,13 @@ class Dispatcher:
         """Run `fn` on the dispatcher thread (slot/session state is only touched there)."""
         self.put("call", fn)
 
+    def future_cancelled(self, future: PoolFuture) -> None:
+        """A caller cancelled `future` (any thread): its worker may skip the request."""
+        self.put("cancel", future)
+
     # ================================================================ dispatcher thread
     def _run(self) -> None:
+        mark_dispatcher_thread()
         try:
             for slot in self.slots:
                 self._start_slot(slot)
@@ -186,7 +203,7 @@ class Dispatcher:
     def _loop(self) -> None:
         while True:
             try:
-                event = self._events.get(timeout=0.5)
+                event = self._events.get(timeout=_WAKE_SECONDS)
             except queue.Empty:
                 event = None
             while event is not None:
@@ -198,8 +215,12 @@ class Dispatcher:
             if self._kill:
                 self._fail_everything(PoolShutdownError("The pool was shut down abruptly."))
                 return
-            self._pump()
             now = time.monotonic()
+            if now >= self._next_watch:
+                self._next_watch = now + _WAKE_SECONDS
+                self._watch_workers(now)
+                callback_runner().unstick()
+            self._pump()
             if now - self._last_publish > 0.05:
                 self._publish()
                 self._last_publish = now
@@ -215,6 +236,8 @@ class Dispatcher:
             self._task_done(self.slots[slot_index], task)
         elif kind == "call":
             payload()
+        elif kind == "cancel":
+            self._cancelled(payload)
         elif kind == "publish":
             self._publish()
             payload.set()
@@ -242,6 +265,8 @@ class Dispatcher:
             leader = self._in_flight_keys.get(pending.key)
             if leader is not None:
                 leader.futures.extend(pending.futures)
+                for future in pending.futures:
+                    future.owner = leader
                 self.stats.deduplicated(len(pending.futures))
                 return
             self._in_flight_keys[pending.key] = pending
@@ -300,8 +325,17 @@ class Dispatcher:
                 return
 
     def _batch_limit(self) -> int:
+        """Requests per task: enough to share the backlog among the slots' tasks, but no more
+        than about `_TASK_SECONDS` of work. A task's results come back together, so a long
+        task delays its first answer, and its requests can no longer move to another worker;
+        a round trip costs well under a millisecond, so short tasks lose little throughput."""
         waiting = self._queued + sum(len(s.pinned) for s in self.slots)
         per_task = math.ceil(waiting / (len(self.slots) * self.options.depth))
+        estimate = self._service_estimate
+        if estimate is None:
+            per_task = min(per_task, _UNMEASURED_BATCH)
+        elif estimate > 0:
+            per_task = min(per_task, math.ceil(_TASK_SECONDS / estimate))
         return max(1, min(self.options.max_batch, per_task))
 
     def _take(self, slot: Slot) -> list[Pending]:
@@ -424,21 +458,34 @@ class Dispatcher:
         return seconds / imports if imports else _UNMEASURED_IMPORT_SECONDS
 
     def _claim(self, pending: Pending) -> bool:
-        """Mark the request's futures running; False when every one of them was cancelled."""
-        live = [f for f in pending.futures if f.running() or f.set_running_or_notify_cancel()]
+        """Drop the request's cancelled futures; False when every one of them was cancelled."""
+        live = [f for f in pending.futures if not f.cancelled()]
+        self.stats.cancelled(len(pending.futures) - len(live))
         if not live:
             if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
                 del self._in_flight_keys[pending.key]
-            self.stats.cancelled(len(pending.futures))
             return False
         pending.futures = live
         return True
+
+    def _cancelled(self, future: PoolFuture) -> None:
+        """Every caller of a request gave it up: have its worker skip it if not started."""
+        pending = future.owner
+        if not isinstance(pending, Pending) or not all(f.cancelled() for f in pending.futures):
+            return
+        if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
+            del self._in_flight_keys[pending.key]  # a new identical request runs on its own
+        if pending.ticket:
+            self.slots[pending.slot].cancel(pending)
 
     def _send(self, slot: Slot, batch: list[Pending]) -> None:
         items = []
         for pending in batch:
             pending.generation = slot.generation
             pending.slot = slot.index
+            pending.ticket = slot.next_ticket()
+            for future in pending.futures:
+                future.sent = True
             recipes: tuple[Any, ...] = ()
             if pending.session is not None:
                 recipes = pending.session.recipes_to_send(pending.request, slot)
@@ -450,6 +497,7 @@ class Dispatcher:
                     header=pending.header,
                     id_base=pending.id_base,
                     recipes=recipes,
+                    ticket=pending.ticket,
                 )
             )
         try:
@@ -457,7 +505,7 @@ class Dispatcher:
         except Exception as exc:  # the worker is unusable: treat it as dead, retry the batch
             logger.warning("slot %d: submit failed (%s); replacing its worker", slot.index, exc)
             self._worker_died(slot, exc)
-            self._requeue(slot, batch, exc)
+            self._requeue(batch, exc)
             return
         self._watch(slot, task)
 
@@ -520,20 +568,37 @@ class Dispatcher:
             per_request if previous is None else 0.8 * previous + 0.2 * per_request
         )
 
-    def _worker_died(self, slot: Slot, error: BaseException) -> None:
+    def _worker_died(self, slot: Slot, error: BaseException, reason: str = "worker_died") -> None:
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
         slot.in_flight.clear()
-        self._replace(slot, "worker_died")
+        self._replace(slot, reason)
         pendings = [p for task in tasks for p in task.pendings]
-        self._requeue(slot, pendings, error)
+        self._requeue(pendings, error)
+
+    def _watch_workers(self, now: float) -> None:
+        """Replace workers that stopped answering (their requests are retried once)."""
+        for slot in self.slots:
+            if not slot.in_flight:
+                continue
+            problem = slot.unresponsive(now, self.options.worker_grace)
+            if problem is None:
+                continue
+            logger.warning("slot %d: worker unresponsive (%s); replacing it", slot.index, problem)
+            error = WorkerCrashedError(
+                f"The pool worker stopped responding ({problem}); it was killed.",
+                returncode=None,
+                stderr_tail="",
+            )
+            self._worker_died(slot, error, "unresponsive")
 
     def _replace(self, slot: Slot, reason: str) -> None:
         slot.retire(reason)
         self._start_slot(slot)
 
-    def _requeue(self, slot: Slot, pendings: list[Pending], error: BaseException) -> None:
+    def _requeue(self, pendings: list[Pending], error: BaseException) -> None:
         """Send requests of a dead worker again (once), or report the death to them."""
         for pending in reversed(pendings):
+            pending.ticket = 0
             pending.worker_deaths += 1
             if pending.worker_deaths > self.options.worker_death_retries:
                 self._settle(
@@ -550,8 +615,18 @@ class Dispatcher:
 
     def _settle(self, pending: Pending, outcome: Any, record: bool = True) -> None:
         """Deliver one outcome to every future of the request, exactly once."""
+        live = sum(1 for future in pending.futures if not future.cancelled())
+        if outcome is SKIPPED:  # its worker skipped it: every caller had cancelled it
+            pending.ticket = 0
+            if live:  # defensive: one still wants it
+                self._enqueue(pending, front=True)
+                return
+            outcome = None
         if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
             del self._in_flight_keys[pending.key]
+        self.stats.cancelled(len(pending.futures) - live)
+        if outcome is None:
+            return
         is_error = isinstance(outcome, BaseException)
         if record:
             if pending.session is not None and not is_error:
@@ -560,9 +635,8 @@ class Dispatcher:
                 self._results[pending.key] = outcome
                 while len(self._results) > self.options.result_cache_size:
                     self._results.popitem(last=False)
-            self.stats.finished(
-                _kind_of(outcome), time.monotonic() - pending.submitted, len(pending.futures)
-            )
+            if live:
+                self.stats.finished(_kind_of(outcome), time.monotonic() - pending.submitted, live)
         for future in pending.futures:
             with contextlib.suppress(InvalidStateError):
                 if is_error:
@@ -572,9 +646,10 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- ending
     def _idle(self) -> bool:
+        """Nothing left to answer (a warm-up still in flight is not waited for)."""
         return (
             self._queued == 0
-            and all(not s.in_flight and not s.pinned for s in self.slots)
+            and all(not s.pinned and not s.load for s in self.slots)
             and self._events.empty()
         )
 

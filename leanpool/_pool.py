@@ -50,9 +50,11 @@ from concurrent.futures import TimeoutError as FuturesTimeoutError
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from leanpool._arguments import check_timeout
 from leanpool._backends import WorkerFactory, loky_worker
 from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
+from leanpool._futures import PoolFuture
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._session import PoolSession
 from leanpool._session_cache import ID_BASE_STEP
@@ -100,19 +102,23 @@ atexit.register(_kill_live_pools)
 
 
 def as_request(request: BaseREPLQuery | str | dict[str, Any]) -> BaseREPLQuery:
-    """A request model from what callers may pass: a model, Lean source text, or a REPL dict."""
-    if isinstance(request, BaseREPLQuery):
-        return request
+    """A request model from what callers may pass: a model, Lean source text, or a REPL dict.
+
+    A command with no text is refused however it comes: in a dataset it is a missing proof,
+    and Lean would accept it without an error.
+    """
     if isinstance(request, str):
-        if not request.strip():
-            raise RequestError("Empty command text: there is nothing for Lean to check.")
-        return Command(cmd=request)
-    if isinstance(request, dict):
-        return parse_request(request)
-    raise RequestError(
-        f"Cannot send a {type(request).__name__} to Lean: pass a request model "
-        "(Command, ProofStep, ...), Lean source text, or a dict in the REPL's JSON format."
-    )
+        request = parse_request({"cmd": request})  # its errors name the problem (RequestError)
+    elif isinstance(request, dict):
+        request = parse_request(request)
+    elif not isinstance(request, BaseREPLQuery):
+        raise RequestError(
+            f"Cannot send a {type(request).__name__} to Lean: pass a request model "
+            "(Command, ProofStep, ...), Lean source text, or a dict in the REPL's JSON format."
+        )
+    if isinstance(request, Command) and not request.cmd.strip():
+        raise RequestError("Empty command text: there is nothing for Lean to check.")
+    return request
 
 
 class LeanPool:
@@ -131,6 +137,9 @@ class LeanPool:
         dedup: run identical requests in flight at the same time once, and answer repeats of
             recent ones from a small cache (responses are deterministic).
         backend: a factory of worker processes (default: local loky processes).
+        worker_grace: seconds a busy worker may show no sign of life (a heartbeat every 0.2 s),
+            or let a request overrun its timeout, before it is killed and replaced; its
+            requests run again once on another worker (default 10).
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -150,6 +159,7 @@ class LeanPool:
         backend: WorkerFactory | None = None,
         max_batch: int = 64,
         max_in_flight: int | None = None,
+        worker_grace: float = 10.0,
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
@@ -159,9 +169,12 @@ class LeanPool:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
             raise ValueError(f"max_tasks_per_worker must be at least 1, got {max_tasks_per_worker}")
+        grace = check_timeout(worker_grace, "worker_grace")
+        if grace is None:
+            raise ValueError("worker_grace must be a finite number of seconds")
         self.config = config
         self.max_workers = max_workers or os.cpu_count() or 1
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self.memory_limit_mb = memory_limit_mb
         self.header_affinity = header_affinity
         self.progress = progress
@@ -181,6 +194,7 @@ class LeanPool:
                 max_batch=max_batch,
                 max_tasks_per_worker=max_tasks_per_worker,
                 result_cache_size=4096 if dedup else 0,
+                worker_grace=grace,
             ),
             backend or loky_worker,
         )
@@ -190,8 +204,10 @@ class LeanPool:
     def submit(self, request: BaseREPLQuery | str, **run_options: Any) -> Future[Any]:
         """Queue one request; the future gives its response (or a typed error).
 
-        Run options: ``timeout`` (seconds, default: the pool's) and ``verbose`` (accepted for
-        LeanInteract compatibility; use logging to see traffic).
+        Run options: ``timeout`` (seconds, default: the pool's; None or ``inf``: none) and
+        ``verbose`` (accepted for LeanInteract compatibility; use logging to see traffic).
+        The future can be cancelled until its result is set: a request its worker has not
+        started is then skipped there.
         """
         unknown = set(run_options) - _RUN_OPTIONS
         if unknown:
@@ -353,10 +369,11 @@ class LeanPool:
         self,
         request: BaseREPLQuery | str,
         *,
-        timeout: float | None,
+        timeout: object,
         session: PoolSession | None = None,
     ) -> Future[Any]:
         self._check_open()
+        timeout = check_timeout(timeout)
         model = as_request(request)
         if session is None and names_state(model):
             raise RequestError(
@@ -371,7 +388,7 @@ class LeanPool:
             key = dedup_key(model, timeout)
             if session is not None:
                 key = f"s{session.session_id}|{key}"
-        future: Future[Any] = Future()
+        future = PoolFuture(self._dispatcher.future_cancelled)
         pending = Pending(next_seq(), model, timeout, [future], header, session, key)
         if session is not None:
             pending.id_base = next(self._session_requests) * ID_BASE_STEP
@@ -446,6 +463,7 @@ class _Stream:
         self._order: deque[tuple[int, Future[Any]]] = deque()
         self._completed: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
         self._outstanding = 0
+        self._unyielded: dict[int, Future[Any]] = {}  # unordered: submitted, not yet yielded
 
     def fill(self) -> None:
         while not self._exhausted and self._outstanding < self.pool.max_in_flight:
@@ -459,6 +477,7 @@ class _Stream:
             if self.ordered:
                 self._order.append((index, future))
             else:
+                self._unyielded[index] = future
                 future.add_done_callback(partial(_put_completed, self._completed, index))
 
     def next_ordered(self) -> tuple[int, Future[Any]] | None:
@@ -482,12 +501,17 @@ class _Stream:
                     return
                 index, future = self._completed.get()
                 self._outstanding -= 1
+                del self._unyielded[index]
                 yield index, future
         finally:
             self.cancel_rest()
 
     def cancel_rest(self) -> None:
+        """The caller stopped iterating: cancel what it will never see (workers skip what they
+        have not started)."""
         for _index, future in self._order:
+            future.cancel()
+        for future in self._unyielded.values():
             future.cancel()
 
 
@@ -497,7 +521,10 @@ def _notify_loop(
     index: int,
     future: Future[Any],
 ) -> None:
-    loop.call_soon_threadsafe(done.put_nowait, (index, future))
+    # The loop is closed when its iteration was abandoned (and `asyncio.run` returned): nobody
+    # waits for this result any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(done.put_nowait, (index, future))
 
 
 def _put_completed(

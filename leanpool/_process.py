@@ -55,6 +55,18 @@ def _load_prctl() -> Callable[..., int] | None:
 _prctl = _load_prctl()
 
 
+def die_with_parent(parent_pid: int) -> bool:
+    """Have the kernel SIGKILL this process when its parent dies (Linux): unlike a watching
+    thread, this also ends a process that is stopped (SIGSTOP) or frozen. Exits at once if the
+    parent is already gone; False where the platform has no such signal."""
+    if _prctl is None:
+        return False
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(1)
+    return True
+
+
 class _Spawner:
     """A long-lived thread that forks every REPL (PDEATHSIG is tied to the forking thread).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import PoolShutdownError, RequestError
@@ -44,23 +45,34 @@ class PoolSession:
         self.closed = False
         # Id bases of this session's requests (added by submitting threads, read by `check_ids`).
         self._bases: set[int] = set()
+        # Ids its responses named (added by the dispatcher before the caller sees them).
+        self._issued: set[int] = set()
         # Touched only by the dispatcher thread:
         self._recipes: dict[int, Recipe] = {}  # id_base -> how to rebuild its states
         self._sent: tuple[tuple[int, int], set[int]] = ((-1, -1), set())
 
     # ---------------------------------------------------------------- API
-    def submit(self, request: BaseREPLQuery | str, *, timeout: float | None = None) -> Future[Any]:
-        """Queue a request on the session's worker; its future gives the response."""
+    def submit(
+        self, request: BaseREPLQuery | str, *, timeout: float | EllipsisType | None = ...
+    ) -> Future[Any]:
+        """Queue a request on the session's worker; its future gives the response.
+
+        `timeout`: seconds (default: the pool's; None or ``inf``: none).
+        """
         if self.closed:
             raise PoolShutdownError("This session is closed.")
+        if timeout is ...:
+            timeout = self._pool.timeout
         return self._pool._submit(request, timeout=timeout, session=self)
 
-    def run(self, request: BaseREPLQuery | str, *, timeout: float | None = None) -> Response:
+    def run(
+        self, request: BaseREPLQuery | str, *, timeout: float | EllipsisType | None = ...
+    ) -> Response:
         result: Response = self.submit(request, timeout=timeout).result()
         return result
 
     async def async_run(
-        self, request: BaseREPLQuery | str, *, timeout: float | None = None
+        self, request: BaseREPLQuery | str, *, timeout: float | EllipsisType | None = ...
     ) -> Response:
         result: Response = await asyncio.wrap_future(self.submit(request, timeout=timeout))
         return result
@@ -85,12 +97,18 @@ class PoolSession:
     # ---------------------------------------------------------------- pool side
     def check_ids(self, request: BaseREPLQuery) -> None:
         """Ids in a session request must come from this session's responses: another session's
-        id may name a state on another worker, and would then fail or not, by placement."""
+        id may name a state on another worker, and would then fail or not, by placement; an id
+        no response named would be replayed in vain."""
         for field_name, _kind, value in request_id_fields(request):
             if value > -ID_BASE_STEP or (-value & ~(ID_BASE_STEP - 1)) not in self._bases:
                 raise RequestError(
                     f"{type(request).__name__}.{field_name}={value} is not an id returned by "
                     "this session: use the env / proof-state ids from this session's responses."
+                )
+            if value not in self._issued:
+                raise RequestError(
+                    f"{type(request).__name__}.{field_name}={value} was never issued: no "
+                    "response of this session named it (yet)."
                 )
 
     def claim_base(self, id_base: int) -> None:
@@ -129,7 +147,9 @@ class PoolSession:
         if self.closed:
             return
         base = pending.id_base
-        if base is not None and any(_names_id(outcome, base)):
+        named = _ids_named(outcome, base) if base is not None else set()
+        if base is not None and named:
+            self._issued.update(named)
             self._recipes[base] = Recipe(base, pending.request, pending.header)
             if self._sent[0] == (pending.slot, pending.generation):
                 self._sent[1].add(base)  # that worker ran it itself
@@ -139,10 +159,13 @@ class PoolSession:
         self._sent = ((-1, -1), set())
 
 
-def _names_id(outcome: Any, base: int) -> list[bool]:
+def _ids_named(outcome: Any, base: int) -> set[int]:
+    """The session ids of request `base` that `outcome` names."""
     values = [getattr(outcome, "env", None), getattr(outcome, "proof_state", None)]
     for item in getattr(outcome, "sorries", None) or ():
         values.append(getattr(item, "proof_state", None))
     for item in getattr(outcome, "tactics", None) or ():
         values.append(getattr(item, "proof_state", None))
-    return [isinstance(v, int) and v < 0 and (-v & ~(ID_BASE_STEP - 1)) == base for v in values]
+    return {
+        v for v in values if isinstance(v, int) and v < 0 and (-v & ~(ID_BASE_STEP - 1)) == base
+    }

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("leanpool")
 
 _task_ids = itertools.count(1)
+_tickets = itertools.count(1)  # numbers of requests on workers' control pages
+# A new worker process imports leanpool and starts its REPL before its first heartbeat.
+_FIRST_BEAT_SECONDS = 60.0
 
 
 @dataclass
@@ -71,11 +74,13 @@ class Slot:
     past_import_seconds: float = 0.0
     past_timed_imports: int = 0
     running_since: float = 0.0  # when the task now running on the worker began (monotonic)
+    started_at: float = 0.0  # when the current generation's worker was started (monotonic)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Start a new worker process (a new generation)."""
         self.generation += 1
+        self.started_at = time.monotonic()
         self.worker = self.factory(self.config, self.server_options)
         self.state = "up"
         self.headers.clear()
@@ -138,6 +143,38 @@ class Slot:
         self.headers.move_to_end(key)
         while len(self.headers) > self.max_headers:
             self.headers.popitem(last=False)
+
+    @staticmethod
+    def next_ticket() -> int:
+        return next(_tickets)
+
+    def cancel(self, pending: Pending) -> None:
+        """Ask the worker to skip `pending` if it has not started it (best effort)."""
+        worker = self.worker
+        if (
+            worker is not None
+            and worker.control is not None
+            and pending.generation == (self.generation)
+        ):
+            worker.control.cancel(pending.ticket)
+
+    def unresponsive(self, now: float, grace: float) -> str | None:
+        """Why the worker seems unable to answer (None: it looks fine, or cannot be watched)."""
+        control = self.worker.control if self.worker is not None else None
+        if control is None:
+            return None
+        beat = control.heartbeat()
+        if not beat:
+            waited = now - self.started_at
+            if waited > max(grace, _FIRST_BEAT_SECONDS):
+                return f"no sign of life {waited:.1f} s after it was started"
+            return None
+        if now - beat > grace:
+            return f"no heartbeat for {now - beat:.1f} s"
+        deadline = control.deadline()
+        if deadline is not None and now - deadline > grace:
+            return f"the request its REPL serves is {now - deadline:.1f} s past its deadline"
+        return None
 
     def submit(self, pendings: list[Pending], items: list[WorkItem]) -> Task:
         assert self.worker is not None

@@ -24,7 +24,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from leanpool._channel import Marker
+from leanpool._control import BEAT_INTERVAL, WorkerControl
 from leanpool._errors import LeanPoolError
+from leanpool._process import die_with_parent
 from leanpool._routing import HeaderSplit, header_split_for, shift_positions
 from leanpool._session_cache import CacheEntry, ReplaySessionCache, _Bindings
 from leanpool.protocol import BaseREPLQuery, Command, parse_response
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
     from leanpool._server import Response
 
 logger = logging.getLogger("leanpool")
-
-_ORPHAN_CHECK_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,13 @@ class WorkItem:
     header: HeaderSplit | None = None  # run the body on this worker's env for the header
     id_base: int | None = None  # session request: cache it with ids -(id_base | k)
     recipes: tuple[Recipe, ...] = ()  # session states to know about before running
+    ticket: int = 0  # its number on the worker's control page (0: none)
 
 
 @dataclass(frozen=True)
 class WorkResult:
     seq: int
-    outcome: Response | LeanPoolError
+    outcome: Response | LeanPoolError | Marker  # `SKIPPED`: cancelled before it started
     seconds: float  # time in the worker, from the batch's start to this result
 
 
@@ -120,9 +122,15 @@ class _WorkerCache(ReplaySessionCache):
 
 
 class _WorkerState:
-    def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        config: LeanREPLConfig,
+        server_options: dict[str, Any],
+        control: WorkerControl | None = None,
+    ) -> None:
         self.config = config
         self.server_options = server_options
+        self.control = control
         self.server: AutoLeanServer | None = None
         self.cache = _WorkerCache()
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
@@ -137,6 +145,8 @@ class _WorkerState:
             self.server = AutoLeanServer(
                 self.config, session_cache=self.cache, **self.server_options
             )
+            if self.control is not None:
+                self.server.on_clock = self.control.publish_deadline
         return self.server
 
     def header_env(self, header: HeaderSplit) -> int:
@@ -173,29 +183,40 @@ _state: _WorkerState | None = None
 
 
 def initialize(
-    config: LeanREPLConfig, server_options: dict[str, Any], parent_pid: int | None
+    config: LeanREPLConfig,
+    server_options: dict[str, Any],
+    parent_pid: int | None,
+    control_path: str | None = None,
 ) -> None:
     """Worker start-up: store the config (no setup here: failures would not be reported).
 
-    With `parent_pid` (loky), also watch for the parent's death; Ray manages its actors itself.
+    With `parent_pid` (loky), also die with the parent: the kernel kills this process when the
+    parent dies (Linux; even a stopped worker), and a thread checks as well (elsewhere, and to end
+    the REPL first). With `control_path`, beat the heartbeat the parent watches. Ray manages its
+    actors itself.
     """
     global _state
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _state = _WorkerState(config, server_options)
     if parent_pid is not None:
+        die_with_parent(parent_pid)
+    control = WorkerControl(control_path) if control_path is not None else None
+    _state = _WorkerState(config, server_options, control)
+    if parent_pid is not None or control is not None:
         threading.Thread(
-            target=_exit_when_orphaned,
-            args=(parent_pid,),
-            name="leanpool-orphan-watch",
+            target=_watch,
+            args=(parent_pid, control),
+            name="leanpool-watch",
             daemon=True,
         ).start()
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
-    """If the parent dies (even by SIGKILL), end the REPL and this worker within moments."""
-    while os.getppid() == parent_pid:
-        time.sleep(_ORPHAN_CHECK_INTERVAL)
+def _watch(parent_pid: int | None, control: WorkerControl | None) -> None:
+    """Beat the heartbeat; if the parent dies (even by SIGKILL), end the REPL and this worker."""
+    while parent_pid is None or os.getppid() == parent_pid:
+        if control is not None:
+            control.beat()
+        time.sleep(BEAT_INTERVAL)
     state = _state
     if state is not None and state.server is not None:
         with contextlib.suppress(Exception):
@@ -241,11 +262,12 @@ def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
 
     results: list[WorkResult] = []
     for item, outcome in zip(items, outcomes, strict=True):
+        parsed: Response | LeanPoolError | Marker
         if isinstance(outcome, dict):
             if item.header is not None and item.header.key not in state.unshareable:
                 outcome = shift_positions(outcome, item.header.line_offset)
             try:
-                parsed: Response | LeanPoolError = parse_response(outcome, request=item.request)
+                parsed = parse_response(outcome, request=item.request)
             except LeanPoolError as exc:
                 parsed = exc
         else:
@@ -257,15 +279,21 @@ def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
 
 def _run(
     state: _WorkerState, server: AutoLeanServer, items: list[WorkItem]
-) -> list[dict[str, Any] | LeanPoolError]:
+) -> list[dict[str, Any] | LeanPoolError | Marker]:
     requests: list[BaseREPLQuery] = []
     for item in items:
         request = state.repl_request(item.request, item.header)
         if header_split_for(request) is not None:  # the REPL imports it (no affinity, or unshared)
             state.verbatim_imports += 1
         requests.append(request)
+    control = state.control
+
+    def cancelled(index: int) -> bool:
+        return control is not None and control.cancelled(items[index].ticket)
+
     return server.run_batch_raw(
         requests,
         timeouts=[item.timeout for item in items],
         id_bases=[item.id_base for item in items],
+        skip=cancelled if control is not None else None,
     )

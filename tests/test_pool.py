@@ -12,7 +12,7 @@ from concurrent.futures import CancelledError
 import psutil
 import pytest
 
-from leanpool import LeanPool, PoolShutdownError, RequestError, StateLostError
+from leanpool import LeanPool, PoolShutdownError, RequestError
 from leanpool._server import LeanServer
 from leanpool.protocol import Command, CommandResponse, LeanError, ProofStep, ProofStepResponse
 from leanpool.testing import sim_config
@@ -212,13 +212,14 @@ def test_session_survives_a_killed_worker(pool: LeanPool) -> None:
     session.close()
 
 
-def test_session_state_that_cannot_be_rebuilt_raises(pool: LeanPool) -> None:
+def test_session_ids_never_issued_are_refused_before_sending(pool: LeanPool) -> None:
     with pool.session() as session:
         env = session.run("def x := 1").env  # the first state of this session's request
-        with pytest.raises(StateLostError):  # its fifth state: no request of ours made it
+        with pytest.raises(RequestError, match="never issued"):  # its fifth: nothing named it
             session.run(ProofStep(proof_state=env - 5, tactic="rfl"))
         with pytest.raises(RequestError, match="this session"):  # not even our request's id
             session.run(ProofStep(proof_state=-(1 << 40), tactic="rfl"))
+        assert pool.stats().submitted == 1  # the refused requests never reached the pool
 
 
 # -------------------------------------------------------------------------------- recycling

@@ -7,8 +7,10 @@ import contextlib
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
+from concurrent.futures import CancelledError
 
 from leanpool import (
     LeanCrashError,
@@ -21,6 +23,7 @@ from leanpool import (
     ProofStepResponse,
     ProtocolError,
     StateLostError,
+    WorkerCrashedError,
 )
 from leanpool.protocol import CommandResponse
 from leanpool.testing import sim_config
@@ -118,3 +121,83 @@ def test_search_sessions_under_repl_and_worker_kills_get_one_right_result_each()
     assert seen["steps"] == 16 * 80 and seen["state_lost"] == 0, seen
     assert seen["kills"] >= 5, seen
     assert seen["ProofStepResponse"] >= 640, seen  # most steps answered normally
+
+
+def test_chaos_with_stopped_workers_stray_output_and_cancellations() -> None:
+    """Workers and REPLs stopped (SIGSTOP) for a moment or for good, REPLs that talk out of
+    turn, callers that give up on requests at random moments, on top of the faults above.
+    Every request ends exactly once: its own answer, its own fault, a cancellation its caller
+    asked for, or the typed error of a stop it met; never another request's answer."""
+    rng = random.Random(20261204)
+    kinds: list[str] = []
+    requests: list[str] = []
+    directives = {**{k: v[0] for k, v in FAULTS.items()}, "stray": "--!sim stray_ms=5"}
+    for i in range(400):
+        kind = rng.choices(["ok", "stray", *FAULTS], weights=[70, 10, 3, 2, 2, 3, 5])[0]
+        kinds.append(kind)
+        directive = directives.get(kind, "")
+        requests.append(f"#eval {i} * 7 --!sim sleep_ms=5 {directive}".rstrip())
+    stops: Counter[str] = Counter()
+    done_submitting = threading.Event()
+
+    def stop_things(pool: LeanPool) -> None:
+        while not done_submitting.wait(rng.uniform(0.2, 0.6)):
+            workers = [w for w in pool.stats().workers if w["pid"]]
+            if not workers:
+                continue
+            worker = rng.choice(workers)
+            pid = worker["pid"] if rng.random() < 0.5 else worker["repl_pid"]
+            if not pid:
+                continue
+            pause = rng.choice([0.1, 0.5, 2.5])  # the last outlasts the grace
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stops["stopped"] += 1
+                time.sleep(pause)
+                os.kill(pid, signal.SIGCONT)
+
+    with LeanPool(
+        sim_config(), 2, timeout=1.0, worker_grace=1.5, memory_limit_mb=200, dedup=False
+    ) as pool:
+        stopper = threading.Thread(target=stop_things, args=(pool,), daemon=True)
+        stopper.start()
+        futures = []
+        cancelled: set[int] = set()
+        for request in requests:
+            futures.append(pool.submit(request))
+            if rng.random() < 0.05:  # a caller gives up on an earlier request
+                victim = rng.randrange(len(futures))
+                if futures[victim].cancel():
+                    cancelled.add(victim)
+            time.sleep(0.002)
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result(timeout=120))
+            except BaseException as exc:  # CancelledError included
+                outcomes.append(exc)
+        done_submitting.set()
+        stopper.join(timeout=10)
+        stats = pool.stats()
+    seen: Counter[str] = Counter()
+    stop_errors = (LeanTimeoutError, WorkerCrashedError, LeanCrashError)
+    for i, (kind, outcome) in enumerate(zip(kinds, outcomes, strict=True)):
+        if i in cancelled:
+            assert isinstance(outcome, CancelledError), (i, kind, outcome)
+            seen["cancelled"] += 1
+        elif isinstance(outcome, CommandResponse):
+            values = [m.data for m in outcome.messages if m.severity == "info"]
+            assert values[0] == str(i * 7), (i, kind, outcome)  # its own answer, always
+            assert kind in ("ok", "stray", "stderr"), (i, kind, outcome)
+            seen["answered"] += 1
+        else:
+            expected = FAULTS[kind][1] if kind in FAULTS else None
+            assert isinstance(outcome, (*stop_errors, *([expected] if expected else []))), (
+                i,
+                kind,
+                outcome,
+            )
+            seen[type(outcome).__name__] += 1
+    assert stops["stopped"] >= 5, stops
+    assert seen["answered"] >= 250, seen  # most requests are answered despite it all
+    assert stats.done + stats.cancelled == stats.submitted == len(requests), stats

@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanpool._batch import BatchResult, Verdict
+from leanpool._batch import Verdict, verdict_of
 from leanpool._cli._configs import (
     SETUP_HINT,
     SIMULATOR_LABEL,
@@ -254,25 +254,31 @@ def _check_proofs(
 def _submit_all(
     pool: LeanPool, proofs: list[Record], allow_sorry: bool, progress: Progress, task: TaskID
 ) -> None:
-    """Submit every proof in one batch and wait; each record is filled as its result arrives."""
+    """Submit every proof in one batch and wait; then fill each record from its result.
+
+    The progress bar advances from done-callbacks (on the pool's callback threads); records are
+    filled after the batch, when every entry is known to hold its verdict.
+    """
     counts: Counter[str] = Counter()
-    lock = threading.Lock()  # callbacks run on the pool's dispatcher thread and on this one
+    lock = threading.Lock()
+
+    def finished(future: Any) -> None:
+        try:
+            outcome = future.result()
+        except BaseException as exc:  # CancelledError included
+            outcome = exc
+        with lock:
+            counts["passed" if verdict_of(outcome, allow_sorry) == "passed" else "failed"] += 1
+            passed, failed = counts["passed"], counts["failed"]
+        progress.update(task, advance=1, passed=passed, failed=failed)
+
     with pool.batch(progress=False, allow_sorry=allow_sorry) as batch:
         for record in proofs:
             assert isinstance(record.input, ProofInput)
-            future = batch.submit(record.input.command, id=record.input.id)
-            entry = batch.results[-1]
-
-            def finished(_future: Any, record: Record = record, entry: BatchResult = entry) -> None:
-                # Runs after the batch's own callback, which set the verdict.
-                describe_outcome(record, entry.result, entry.verdict or "fault")
-                record.seconds = entry.seconds
-                with lock:
-                    counts["passed" if record.verdict == "passed" else "failed"] += 1
-                    passed, failed = counts["passed"], counts["failed"]
-                progress.update(task, advance=1, passed=passed, failed=failed)
-
-            future.add_done_callback(finished)
+            batch.submit(record.input.command, id=record.input.id).add_done_callback(finished)
+    for record, entry in zip(proofs, batch.results, strict=True):
+        describe_outcome(record, entry.result, entry.verdict or "fault")
+        record.seconds = entry.seconds
 
 
 def _make_progress(console: Console) -> Progress:
