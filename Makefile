@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,docs,ray
 
-.PHONY: install test lint typecheck matrix demo bench docs clean
+.PHONY: install test lint typecheck matrix demo bench soak docs clean
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run --mode $(BENCH)
+
+# `make soak` (SOAK_SECONDS=120): a long run of one pool under faults, kills and stops, checking
+# that every request gets exactly one result, its own (bench/soak.py); prints a JSON report.
+SOAK_SECONDS ?= 120
+soak: install
+	$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

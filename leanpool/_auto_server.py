@@ -32,6 +32,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,7 @@ class AutoLeanServer(LeanServer):
         self._max_proof_state = -1
         self._generation = -1
         self._answered_by_process = 0  # answers the current REPL process gave
+        self._last_fault: LeanPoolError | None = None  # what ended the last REPL, if a fault
         self._next_system_check = 0.0
         self._restart_cause = "start"
         self.standby = standby
@@ -326,15 +328,21 @@ class AutoLeanServer(LeanServer):
         hold = await self._hold_async()
         try:
             prepared = self._prepare(request)
-            fault_retries = 0
-            judged_afresh = False
+            attempts = _Attempts()
             while True:
                 fresh = self._answered_by_process == 0
-                if self._needs_preparation(prepared):
-                    # Restarts and replays can take long (imports): keep them off the loop.
-                    await self._in_thread(hold, self._ensure_ready, prepared, timeout)
-                    fresh = fresh or self._answered_by_process == 0
-                repl_request = self._translate(prepared, timeout)
+                try:
+                    if self._needs_preparation(prepared):
+                        # Restarts and replays can take long (imports): keep them off the loop.
+                        await self._in_thread(hold, self._ensure_ready, prepared, timeout)
+                        fresh = fresh or self._answered_by_process == 0
+                    repl_request = self._translate(prepared, timeout)
+                except LeanPoolError as exc:
+                    # Alive: its states cannot be rebuilt. Dead: the REPL failed while
+                    # rebuilding them, a fault met on the way (as in `_run_batch_locked`).
+                    if self.is_alive() or not self._again(attempts, exc, fresh):
+                        raise
+                    continue
                 payload = encode_request(repl_request)
                 outcome = (await self._exchange_async(hold, [payload], [timeout], verbose))[0]
                 if isinstance(outcome, dict):
@@ -343,14 +351,10 @@ class AutoLeanServer(LeanServer):
                     )
                     self._notify_standby()
                     return parse_response(translated, request=prepared)
-                if outcome is NOT_RUN:  # e.g. the REPL talked out of turn and was replaced
+                if self._again(attempts, outcome, fresh):
                     continue
-                if isinstance(outcome, _JUDGED_AFRESH) and not judged_afresh and not fresh:
-                    judged_afresh = True
-                    continue
-                if self._should_retry(outcome, fault_retries):
-                    fault_retries += 1
-                    continue
+                if outcome is NOT_RUN:
+                    raise self._not_sent()
                 assert isinstance(outcome, LeanPoolError)
                 raise outcome
         finally:
@@ -398,8 +402,7 @@ class AutoLeanServer(LeanServer):
                 prepared[index] = self._prepare(request)
             except LeanPoolError as exc:
                 results[index] = exc
-        fault_retries = [0] * len(requests)
-        judged_afresh = [False] * len(requests)
+        attempts = [_Attempts() for _ in requests]
         pending = [i for i in range(len(requests)) if results[i] is None]
         while pending:
             self._ensure_ready()
@@ -417,9 +420,14 @@ class AutoLeanServer(LeanServer):
                     payloads.append(encode_request(self._translate(to_send, timeouts[index])))
                     sent.append(index)
                 except LeanPoolError as exc:
-                    results[index] = exc
-                if not self.is_alive() or self._generation != generation:
-                    break  # a replay faulted: what was encoded names ids of a dead process
+                    if self.is_alive() and self._generation == generation:
+                        results[index] = exc  # its states cannot be rebuilt
+                        continue
+                    # The REPL failed while rebuilding this request's states: a fault it met
+                    # on its way, judged as if it had met it itself.
+                    if not self._again(attempts[index], exc, fresh and not sent):
+                        results[index] = exc
+                    break  # what was encoded names ids of a dead process: send it again
             if not self.is_alive() or self._generation != generation:
                 pending = [i for i in pending if results[i] is None]
                 continue
@@ -429,32 +437,42 @@ class AutoLeanServer(LeanServer):
                 verbose,
                 skip=None if skip is None else partial(_skip_sent, skip, sent),
             )
-            again: list[int] = []
+            progressed = any(o is not NOT_RUN for o in outcomes)
             for position, (index, outcome) in enumerate(zip(sent, outcomes, strict=True)):
                 answered = prepared[index]
                 assert answered is not None
                 if isinstance(outcome, dict):
                     results[index] = self._to_caller(answered, outcome, id_bases[index])
-                elif outcome is NOT_RUN:
-                    again.append(index)
                 elif outcome is SKIPPED:
                     results[index] = SKIPPED
-                elif isinstance(outcome, _JUDGED_AFRESH) and not judged_afresh[index]:
-                    # Judged on a fresh REPL, unless this one was fresh already (it had answered
-                    # nothing but the states this request needs).
-                    judged_afresh[index] = True
-                    if fresh and position == 0:
-                        results[index] = outcome
-                    else:
-                        again.append(index)
-                elif self._should_retry(outcome, fault_retries[index]):
-                    fault_retries[index] += 1
-                    again.append(index)
-                else:
-                    assert isinstance(outcome, LeanPoolError)
-                    results[index] = outcome
-            pending = again
+                elif outcome is NOT_RUN and progressed:
+                    continue  # behind a request that faulted: it never started
+                elif not self._again(attempts[index], outcome, fresh and position == 0):
+                    results[index] = self._not_sent() if outcome is NOT_RUN else outcome
+            pending = [i for i in pending if results[i] is None]
         return [r for r in results if r is not None]
+
+    def _again(self, attempts: _Attempts, outcome: Outcome, fresh_and_first: bool) -> bool:
+        """Whether to run a request again after `outcome` (not an answer); True counts a try.
+
+        - Not sent (the REPL was replaced before the request could be written): again, a few
+          times; a REPL that talks before it is asked anything would loop forever.
+        - Memory limits and output that is not a response: once more on a fresh REPL, unless
+          the REPL was fresh already and this was the first request it served (then nothing
+          else can be to blame).
+        - Crashes and protocol faults: ``fault_retries`` times.
+        """
+        if outcome is NOT_RUN or isinstance(outcome, _NotSent):
+            attempts.resends += 1
+            return attempts.resends <= _MAX_RESENDS
+        if isinstance(outcome, _JUDGED_AFRESH) and not attempts.judged_afresh:
+            attempts.judged_afresh = True
+            if not fresh_and_first:
+                return True
+        if self._should_retry(outcome, attempts.fault_retries):
+            attempts.fault_retries += 1
+            return True
+        return False
 
     def _should_retry(self, outcome: Outcome, retries: int) -> bool:
         retryable = isinstance(outcome, (LeanCrashError, ProtocolError)) and not isinstance(
@@ -531,6 +549,7 @@ class AutoLeanServer(LeanServer):
         self._answered_by_process += sum(1 for o in exchange.outcomes if isinstance(o, dict))
         if exchange.fault is not None:
             self._restart_cause = _cause_of(exchange.fault)
+            self._last_fault = exchange.fault
         super()._after_exchange(exchange)
 
     def _run_raw_locked(
@@ -542,14 +561,20 @@ class AutoLeanServer(LeanServer):
             return outcome
         if isinstance(outcome, LeanPoolError):
             raise outcome
-        raise ServerNotRunningError("The replay request was not run.")
+        raise self._not_sent("A request replayed to rebuild a state")
+
+    def _not_sent(self, what: str = "The request") -> _NotSent:
+        fault = self._last_fault
+        reason = fault.message if fault is not None else "the REPL was not running."
+        return _NotSent(f"{what} was not sent, several times: {reason}")
 
     def _ensure_ready(
         self, materialize_for: BaseREPLQuery | None = None, timeout: float | None = None
     ) -> None:
         """Restart if needed and pass the memory gates (then replay what a request needs)."""
         if not self.is_alive():
-            self._restart_locked(self._restart_cause)
+            died_unseen = self._proc is not None and not self._dead_reason
+            self._restart_locked("crash" if died_unseen else self._restart_cause)
         limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
         if self.max_process_memory is not None and limit:
             rss = self.rss_mb()
@@ -613,6 +638,20 @@ class AutoLeanServer(LeanServer):
 
 # Failures that may come from what ran before on the same REPL (see the module docstring).
 _JUDGED_AFRESH = (LeanMemoryError, ProtocolError)
+_MAX_RESENDS = 3  # rounds in which a REPL was replaced before a request could even be sent
+
+
+@dataclass
+class _Attempts:
+    """What one request of a batch has been through (see `AutoLeanServer._again`)."""
+
+    fault_retries: int = 0
+    judged_afresh: bool = False
+    resends: int = 0
+
+
+class _NotSent(ServerNotRunningError):
+    """A replay was not sent: the REPL was replaced first (it talked out of turn)."""
 
 
 def _skip_sent(skip: Callable[[int], bool], sent: list[int], position: int) -> bool:

@@ -17,8 +17,9 @@ process is dead.
 Two more ways the stream can fall out of step, both ending the process before an answer can reach
 a request it does not belong to:
 
-* output nobody asked for, found before anything is sent: that REPL talked out of turn; it is
-  killed and every request of the exchange is `NOT_RUN` (none was sent);
+* output nobody asked for, or the REPL's death while idle, found before anything is sent: that
+  is the REPL's fault; it is ended and every request of the exchange is `NOT_RUN` (none was
+  sent);
 * an exchange interrupted from outside (an exception raised by a signal handler, Ctrl-C, a bug):
   the driver's caller calls `abandon`, which kills the process if anything was written.
 
@@ -114,7 +115,7 @@ class Exchange:
         self._unwritten: deque[memoryview] = deque()  # their bytes still to write
         self._bytes_written = 0
         self._started_at: float | None = None  # when the REPL could start on `_awaiting[0]`
-        if not self._found_stray_output():
+        if not self._unusable_before_sending():
             self._commit(time.monotonic())
 
     @property
@@ -286,9 +287,10 @@ class Exchange:
         return self.outcomes
 
     # ---------------------------------------------------------------- internals
-    def _found_stray_output(self) -> bool:
-        """Output before we asked anything: the REPL talked out of turn and its stream is out of
-        step. Kill it before anything is sent; every request stays `NOT_RUN`."""
+    def _unusable_before_sending(self) -> bool:
+        """Whether the REPL is unusable before anything is sent: it talked out of turn (its
+        stream is out of step) or it died while idle. Either way that is the REPL's fault, not
+        the next request's: the process is ended and every request stays `NOT_RUN`."""
         if self.reader.buffered:
             stray = bytes(self.reader.buffered[:400])
         else:
@@ -296,15 +298,19 @@ class Exchange:
                 stray = os.read(self.proc.stdout_fd, 400)
             except OSError:  # BlockingIOError included: nothing there
                 return False
-            if not stray:  # EOF: the process is gone; the first request reports it
-                return False
-        self.proc.kill()
         self.done = True
-        self.fault = ProtocolError(
-            "The REPL wrote output nobody asked for after its last answer; the stream is out of "
-            "step, so the process was killed before the next request was sent.",
-            data=stray,
-        )
+        if stray:
+            self.proc.kill()
+            self.fault = ProtocolError(
+                "The REPL wrote output nobody asked for after its last answer; the stream is "
+                "out of step, so the process was killed before the next request was sent.",
+                data=stray,
+            )
+            return True
+        returncode = self.proc.wait_exit(2.0)  # EOF: it died while idle
+        if returncode is None:
+            returncode = self.proc.kill()
+        self.fault = crash_error("Between requests", returncode, self.proc.stderr_tail())
         return True
 
     def _commit(self, now: float) -> None:

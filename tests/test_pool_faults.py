@@ -123,6 +123,20 @@ def test_output_between_requests_does_not_fail_the_next_one() -> None:
         assert pool.stats().restarts.get("protocol") == 1
 
 
+def test_output_out_of_turn_before_a_replay_does_not_fail_the_session_step() -> None:
+    """The REPL talks out of turn right before a session state must be rebuilt on it: the
+    rebuild is not sent, the REPL is replaced, and the step runs there (found by a soak run:
+    before, the step failed with "The replay request was not run")."""
+    with LeanPool(sim_config(), 1, dedup=False) as pool, pool.session() as session:
+        proof = session.run("theorem t (a : Nat) : a = a := by sorry")
+        state = proof.sorries[0].proof_state
+        os.kill(pool.stats().workers[0]["repl_pid"], signal.SIGKILL)  # its states must be rebuilt
+        assert eval_value(pool.run("#eval 3 * 7 --!sim stray_ms=100")) == "21"  # a new REPL
+        time.sleep(0.5)
+        step = session.run(ProofStep(proof_state=state, tactic="rfl"))
+        assert step.proof_status == "Completed"
+
+
 def test_memory_failure_after_growth_is_retried_on_a_fresh_repl() -> None:
     config = sim_config(memory_hard_limit_mb=400)
     with LeanPool(config, 1, dedup=False, max_process_memory=None, max_total_memory=None) as pool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -181,6 +182,19 @@ def test_output_after_the_last_answer_of_a_batch_is_caught(auto: AutoLeanServer)
     time.sleep(0.3)
     assert eval_value(auto.run(Command(cmd="#eval 4"))) == "4"
     assert auto.restart_counts["protocol"] <= 1
+
+
+def test_a_repl_that_died_while_idle_fails_no_request(
+    server: LeanServer, auto: AutoLeanServer
+) -> None:
+    for dying in (server, auto):
+        assert dying.pid is not None
+        os.kill(dying.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    with pytest.raises(ServerNotRunningError, match="not sent.*Between requests.*SIGKILL"):
+        server.run(Command(cmd="#eval 3 * 11"))  # before: LeanCrashError, as if it had run
+    assert eval_value(auto.run(Command(cmd="#eval 3 * 11"))) == "33"
+    assert auto.restart_counts["crash"] == 1
 
 
 def test_garbage_is_still_the_faulty_requests_own_error(auto: AutoLeanServer) -> None:
