@@ -25,11 +25,18 @@ The path of one request::
                              settle futures; recycle or
                              replace the worker (if it died,
                              its requests run again, once)
-  future.result() ◄─────────
+  future.result() ◄─────────  (done-callbacks: on callback
+                              threads, never this one)
+
+  future.cancel() ─event───► write its ticket on the      ·· control page (shared memory) ··
+                             worker's control page ········► skipped if not yet written
+                             heartbeat and deadline    ◄····  heartbeat every 0.2 s, the
+                             watched: silent for           deadline of what the REPL serves
+                             worker_grace -> replace
 
 Everything the pool owns is ended by `shutdown()`, by leaving the ``with`` block (fast when
-leaving by Ctrl-C), and at interpreter exit; workers notice a parent that died without cleaning
-up (even by SIGKILL) and end themselves and their REPLs within a fraction of a second.
+leaving by Ctrl-C), and at interpreter exit; the kernel ends workers whose parent died without
+cleaning up (even by SIGKILL, even stopped ones), and their REPLs with them.
 """
 
 from __future__ import annotations
