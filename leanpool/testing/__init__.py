@@ -2,7 +2,7 @@
 
 - `sim_command(**options)`: the command line that starts a simulator (`seed`, `fail_rate`,
   `imports={"Mathlib": (3000, 2000)}` in ms and MB, `import_default`, `startup_ms`,
-  `closing_tactics`, `replay=[dirs]`).
+  `closing_tactics`, `replay=[dirs]`, `lean_version` where Lean's outputs differ by release).
 - `sim_config(**options)`: a `LeanREPLConfig` whose servers run that command through exactly the
   launch code real Lean uses; other keywords are `LeanREPLConfig` fields (`verbose`,
   `memory_hard_limit_mb`, ...).
@@ -36,4 +36,6 @@ def sim_config(**options: Any) -> LeanREPLConfig:
 
     simulator = {k: v for k, v in options.items() if k in _SIM_OPTIONS}
     config = {k: v for k, v in options.items() if k not in _SIM_OPTIONS}
+    if "lean_version" in simulator:  # the config names its Lean release too
+        config["lean_version"] = simulator["lean_version"]
     return LeanREPLConfig(repl_cmd=sim_command(**simulator), **config)

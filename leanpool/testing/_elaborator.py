@@ -1,11 +1,22 @@
 """The toy command elaborator: a request's `cmd` text -> messages, sorries, tactics, new env.
 
 Understands what pools and search loops send: an import header, declarations (`theorem`, `lemma`,
-`def`, `abbrev`, `example`, `instance`) whose proof is `by TACTICS`, `sorry` or a term, `#eval` of
-integer arithmetic, `#check NAME`, `open`, `namespace`/`end`, `variable`, `set_option`. Anything
-else at the start of a command is Lean's "expected command" parse error. Messages copy the REPL's
-texts and positions (the "declaration uses `sorry`" warning on the name, `unsolved goals` from
-`by` to the end of the block, `#eval`/`#check` output on the keyword).
+`def`, `abbrev`, `example`, `instance`, `axiom`) whose proof is `by TACTICS`, `sorry` or a term,
+`#eval` of integer arithmetic, `#check NAME` and `#check @NAME`, `#print axioms NAME`, `open`,
+`namespace`/`end`, `variable`, `set_option`, and `type_of% @NAME` in a statement. Anything else at
+the start of a command is Lean's "expected command" parse error. Messages copy the REPL's texts
+and positions (the "declaration uses `sorry`" warning on the name, `unsolved goals` from `by` to
+the end of the block, `#eval`/`#check`/`#print` output on the keyword).
+
+Axioms, for `#print axioms` (what verdicts ask of Lean): each declaration keeps the axioms it
+depends on, as Lean's `collectAxioms` would find them: an `axiom` itself; `sorryAx` when its proof
+has a `sorry` or an error (Lean elaborates an error as `sorry`); the axioms of the declarations its
+statement and proof name; the three standard axioms (`propext`, `Classical.choice`, `Quot.sound`)
+for tactics that use them in Mathlib (`simp`, `omega`, `norm_num`, ...: the toy's approximation,
+only real Lean says exactly which); and native computation (`native_decide`, `decide +native`) as
+its release reports it (lean4 tests/lean/run/collectAxioms.lean: `[Lean.ofReduceBool,
+Lean.trustCompiler]` up to 4.28; since 4.29, lean4 PR #12217, one auxiliary axiom per computation
+named `<decl>._native.native_decide.ax_1_<k>`).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from leanpool.testing._library import LIBRARY_TYPES, is_library_name
 from leanpool.testing._model import Binder, Declaration, Environment, Goal
 from leanpool.testing._syntax import OPENERS, Source, Token, join_tokens, matching_close, tokenize
 from leanpool.testing._tactics import SorryHit, TacticEngine, TacticRecord
-from leanpool.testing._terms import normalize
+from leanpool.testing._terms import alpha_normal, normalize
 
 __all__ = ["Elaboration", "elaborate_command", "header_modules"]
 
@@ -47,6 +58,22 @@ _KEYWORDS = {
 }
 _UNNAMED = {"example", "instance"}
 _CLOSERS = set(OPENERS.values())
+STANDARD_AXIOMS = ("propext", "Classical.choice", "Quot.sound")  # in `#print axioms` order
+_CLASSICAL_TACTICS = {
+    "simp", "simp_all", "simp_arith", "omega", "norm_num", "norm_num1", "linarith", "nlinarith",
+    "positivity", "field_simp", "ring", "ring_nf", "aesop", "tauto", "polyrith", "gcongr", "bound",
+    "push_cast", "by_contra", "by_cases", "decide?",
+}  # fmt: skip
+_NATIVE_SINCE = (4, 29)  # lean4 PR #12217: one auxiliary axiom per native computation
+
+
+def _release(version: str | None) -> tuple[int, int]:
+    """(major, minor) of `v4.28.0`-like text; the newest behaviour when unknown."""
+    parts = (version or "").lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (99, 0)
 
 
 @dataclass
@@ -185,8 +212,10 @@ class _CommandElaborator:
         *,
         all_tactics: bool,
         root_goals: bool,
+        lean_version: str | None = None,
     ) -> None:
         self.source = source
+        self.lean_version = lean_version
         self.base = environment  # proof states see the environment before the whole request
         self.environment = environment
         self.closing_tactics = closing_tactics
@@ -247,6 +276,8 @@ class _CommandElaborator:
             self.evaluate(tokens[index], tokens[index + 1 :])
         elif head == "#check":
             self.check(tokens[index], tokens[index + 1 :])
+        elif head == "#print" and index + 1 < len(tokens) and tokens[index + 1].text == "axioms":
+            self.print_axioms(tokens[index], tokens[index + 2 :])
         elif head.startswith("#"):
             return  # #print, #reduce, ...: accepted without output
         elif head == "open":
@@ -289,7 +320,9 @@ class _CommandElaborator:
         body = [] if assign is None else rest[assign + 1 :]
         colon = _first_at_depth_zero(signature, ":")
         binders = _parse_binders(signature if colon is None else signature[:colon])
-        statement = None if colon is None else join_tokens(signature[colon + 1 :])
+        statement = None if colon is None else self._expand_type_of(signature[colon + 1 :])
+        if colon is not None and statement is None:  # an unknown name after `type_of%`
+            return
         mentioned = {t.text for t in signature if t.kind == "ident"}
         binders = [*self._included_variables(mentioned), *binders]
         hypotheses = tuple((b.name, b.type) for b in binders)
@@ -323,7 +356,8 @@ class _CommandElaborator:
         if leftover:
             self.parse_error(leftover[0])
         if named:
-            self._declare(name_token, binders, statement, body)
+            axioms = self._axioms_of(keyword.text, name_token, signature, body, engine)
+            self._declare(name_token, binders, statement, body, axioms)
 
     def _included_variables(self, mentioned: set[str]) -> list[Binder]:
         """`variable`s the signature mentions, directly or through other included variables."""
@@ -344,8 +378,89 @@ class _CommandElaborator:
                     changed = True
         return [b for b in variables if b.name in included]
 
+    def _expand_type_of(self, tokens: Sequence[Token]) -> str | None:
+        """The statement's text with each `type_of% @NAME` replaced by NAME's closed type (None,
+        with the error logged, when NAME is unknown)."""
+        pieces: list[str] = []
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            following = tokens[index + 1].text if index + 1 < len(tokens) else ""
+            if token.text != "type_of" or following != "%":  # `type_of%` is two tokens here
+                pieces.append(token.text)
+                index += 1
+                continue
+            index += 2
+            if index < len(tokens) and tokens[index].text == "@":
+                index += 1
+            if index >= len(tokens):
+                self.parse_error(token)
+                return None
+            target = tokens[index]
+            declaration = self.environment.resolve(target.text)
+            if declaration is None:
+                self.log("error", f"Unknown identifier `{target.text}`", target.start, target.end)
+                return None
+            pieces.append(f"({alpha_normal(declaration.closed_type())})")
+            index += 1
+        return join_tokens(tokenize(" ".join(pieces)))
+
+    def _axioms_of(
+        self,
+        keyword: str,
+        name_token: Token,
+        signature: Sequence[Token],
+        body: Sequence[Token],
+        engine: TacticEngine,
+    ) -> tuple[str, ...]:
+        """What `#print axioms` lists for the declaration (see the module docstring)."""
+        if keyword == "axiom":
+            return (self.environment.qualified(name_token.text),)
+        found: list[str] = []
+
+        def add(*names: str) -> None:
+            found.extend(n for n in names if n not in found)
+
+        if engine.uses_sorry or engine.explicit_sorry or engine.error_count:
+            add("sorryAx")
+        for token in (*signature, *body):
+            if token.kind != "ident":
+                continue
+            declaration = self._resolve_prefix(token.text)  # `cheat.elim` uses `cheat`
+            if declaration is not None:
+                add(*declaration.axioms)
+            elif token.text in _CLASSICAL_TACTICS:
+                add(*STANDARD_AXIOMS)
+        if engine.native_computations:
+            if _release(self.lean_version) >= _NATIVE_SINCE:
+                qualified = self.environment.qualified(name_token.text)
+                add(
+                    *(
+                        f"{qualified}._native.native_decide.ax_1_{k}"
+                        for k in range(1, engine.native_computations + 1)
+                    )
+                )
+            else:
+                add("Lean.ofReduceBool", "Lean.trustCompiler")
+        standard = [a for a in STANDARD_AXIOMS if a in found]
+        return (*standard, *sorted(a for a in found if a not in STANDARD_AXIOMS))
+
+    def _resolve_prefix(self, name: str) -> Declaration | None:
+        """The declaration `name` or its longest dotted prefix denotes (`h.elim`, `t.symm`)."""
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            found = self.environment.resolve(".".join(parts[:end]))
+            if found is not None:
+                return found
+        return None
+
     def _declare(
-        self, name_token: Token, binders: list[Binder], statement: str | None, body: list[Token]
+        self,
+        name_token: Token,
+        binders: list[Binder],
+        statement: str | None,
+        body: list[Token],
+        axioms: tuple[str, ...] = (),
     ) -> None:
         qualified = self.environment.qualified(name_token.text)
         if any(d.name == qualified for d in self.environment.declarations):
@@ -358,7 +473,7 @@ class _CommandElaborator:
             return
         value = join_tokens(body) if body and body[0].text != "by" else None
         kind = normalize(statement) if statement else self._infer_type(value)
-        declaration = Declaration(qualified, tuple(binders), kind, value)
+        declaration = Declaration(qualified, tuple(binders), kind, value, axioms)
         self.environment = self.environment.declare(declaration)
 
     def _infer_type(self, value: str | None) -> str | None:
@@ -432,10 +547,35 @@ class _CommandElaborator:
             return
         self.log("info", str(value), keyword.start, keyword.end)
 
+    def print_axioms(self, keyword: Token, names: list[Token]) -> None:
+        """`#print axioms NAME`: Lean's two message forms (lean4 src/Lean/Elab/Print.lean)."""
+        if len(names) != 1 or names[0].kind != "ident":
+            self.parse_error(names[0] if names else keyword)
+            return
+        name = names[0]
+        declaration = self.environment.resolve(name.text)
+        if declaration is None and not is_library_name(name.text):
+            self.log("error", f"Unknown constant `{name.text}`", name.start, name.end)
+            return
+        full = declaration.name if declaration is not None else name.text
+        axioms = declaration.axioms if declaration is not None else STANDARD_AXIOMS[:1]
+        if axioms:
+            data = f"'{full}' depends on axioms: [{', '.join(axioms)}]"
+        else:
+            data = f"'{full}' does not depend on any axioms"
+        self.log("info", data, keyword.start, keyword.end)
+
     def check(self, keyword: Token, expression: list[Token]) -> None:
         if not expression:
             self.parse_error(keyword)
             return
+        if len(expression) == 2 and expression[0].text == "@" and expression[1].kind == "ident":
+            declaration = self.environment.resolve(expression[1].text)
+            if declaration is not None:
+                data = f"@{declaration.name} : {declaration.closed_type()}"
+                self.log("info", data, keyword.start, keyword.end)
+                return
+            expression = expression[1:]
         if len(expression) == 1 and expression[0].kind == "ident":
             name = expression[0].text
             declaration = self.environment.resolve(name)
@@ -461,6 +601,7 @@ def elaborate_command(
     *,
     all_tactics: bool = False,
     root_goals: bool = False,
+    lean_version: str | None = None,
 ) -> Elaboration:
     """Elaborate `text` on top of `environment` (None: a fresh one from the text's header)."""
     source = Source(text)
@@ -469,6 +610,11 @@ def elaborate_command(
         modules, start = header_modules(text)
         environment = Environment(imports=tuple(modules))
     elaborator = _CommandElaborator(
-        source, environment, closing_tactics, all_tactics=all_tactics, root_goals=root_goals
+        source,
+        environment,
+        closing_tactics,
+        all_tactics=all_tactics,
+        root_goals=root_goals,
+        lean_version=lean_version,
     )
     return elaborator.run(tokenize(text, start))

@@ -103,6 +103,7 @@ class Declaration:
     binders: tuple[Binder, ...] = ()
     type: str | None = None
     value: str | None = None  # a definition's body, so `#eval` can use it
+    axioms: tuple[str, ...] = ()  # what `#print axioms` lists: its own closure, in order
 
     def signature(self) -> str:
         parts = [self.name]
@@ -110,6 +111,13 @@ class Declaration:
             parts.append(render_binders(self.binders))
         text = " ".join(parts)
         return f"{text} : {self.type}" if self.type else text
+
+    def closed_type(self) -> str:
+        """The type as a closed term, binders as `∀`: what `#check @name` shows after the name."""
+        kind = self.type or "?"
+        if not self.binders:
+            return kind
+        return f"∀ {render_binders(self.binders)}, {kind}"
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,7 @@ def _environment_from(data: dict[str, Any]) -> Environment:
                 binders=tuple(Binder(**b) for b in d["binders"]),
                 type=d["type"],
                 value=d["value"],
+                axioms=tuple(d.get("axioms", ())),
             )
             for d in data["declarations"]
         ),

@@ -43,6 +43,7 @@ class SimOptions:
     record: str | os.PathLike[str] | None = None
     name: str | None = None
     command: Sequence[str] = ()
+    lean_version: str | None = None  # the Lean release to act as, where outputs differ (None: new)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
@@ -78,6 +79,8 @@ class SimOptions:
             flags += ["--startup-ms", str(self.startup_ms)]
         if self.closing_tactics is not None:
             flags += ["--closing-tactics", ",".join(self.closing_tactics)]
+        if self.lean_version is not None:
+            flags += ["--lean-version", self.lean_version]
         for directory in self.replay:
             flags += ["--replay", os.fspath(directory)]
         if self.record is not None:
@@ -138,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"tactics that close a goal (default {','.join(DEFAULT_CLOSING_TACTICS)})",
     )
     parser.add_argument(
+        "--lean-version",
+        metavar="vX.Y.Z",
+        help="act as this Lean release where outputs differ (#print axioms of native "
+        "computations); default: the newest behaviour",
+    )
+    parser.add_argument(
         "--replay",
         action="append",
         default=[],
@@ -175,6 +184,7 @@ def parse_options(argv: Sequence[str] | None = None) -> SimOptions:
             record=args.record,
             name=args.name,
             command=tuple(args.command),
+            lean_version=args.lean_version,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -48,9 +48,15 @@ def _position(source: Source, offset: int) -> dict[str, int]:
 
 
 class SyntheticRepl:
-    def __init__(self, closing_tactics: Collection[str], import_costs: ImportCosts) -> None:
+    def __init__(
+        self,
+        closing_tactics: Collection[str],
+        import_costs: ImportCosts,
+        lean_version: str | None = None,
+    ) -> None:
         self._closing_tactics = tuple(closing_tactics)
         self._import_costs = import_costs
+        self._lean_version = lean_version
         self._environments: list[Environment] = []
         self._states: list[ProofState] = []
         self._handlers: dict[str, Callable[[Request], dict[str, Any]]] = {
@@ -109,6 +115,7 @@ class SyntheticRepl:
             self._closing_tactics,
             all_tactics=request.flag("allTactics"),
             root_goals=request.flag("rootGoals"),
+            lean_version=self._lean_version,
         )
         return self._command_response(Source(text), elaboration)
 

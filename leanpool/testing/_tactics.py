@@ -33,6 +33,7 @@ from leanpool.testing._syntax import (
     tokenize,
 )
 from leanpool.testing._terms import (
+    alpha_normal,
     connective,
     leading_binder,
     negate,
@@ -159,6 +160,8 @@ class TacticEngine:
         self.uses_sorry = False  # an explicit sorry or an error-recovery sorry closed some goal
         self.explicit_sorry = False
         self.error_count = 0
+        self.native_computations = 0  # `native_decide` / `decide +native` that closed goals
+        self._reducible = False  # inside `with_reducible`: `rfl` compares terms as written
         self._handlers: dict[str, Callable[[Sequence[Token], list[Goal]], list[Goal]]] = {
             "sorry": self._sorry,
             "admit": self._sorry,
@@ -198,6 +201,8 @@ class TacticEngine:
             "case": self._case,
             "next": self._case,
             "focus": self._focus,
+            "with_reducible": self._with_reducible,
+            "native_decide": self._native_decide,
             "·": self._focus,
             ".": self._focus,
             "(": self._parenthesized,
@@ -402,13 +407,41 @@ class TacticEngine:
                 raise TacticFailure("expected term")
             self.elaborate_term(tokens[1:], goal, goal.target)
             return rest
-        return self._decide(head, goal) + rest
+        closed = self._decide(head, goal) + rest
+        if head == "decide" and any(
+            a.text == "+" and b.text == "native" for a, b in zip(tokens, tokens[1:], strict=False)
+        ):  # `decide +native` (two tokens here)
+            self.native_computations += 1
+        return closed
+
+    def _native_decide(self, tokens: Sequence[Token], goals: list[Goal]) -> list[Goal]:
+        goal, rest = self._main(goals)
+        closed = self._decide("decide", goal) + rest
+        self.native_computations += 1
+        return closed
+
+    def _with_reducible(self, tokens: Sequence[Token], goals: list[Goal]) -> list[Goal]:
+        if len(tokens) < 2:
+            raise TacticFailure("expected tactic")
+        outer, self._reducible = self._reducible, True
+        try:
+            return self._run_block_tokens(tokens[1:], goals)
+        finally:
+            self._reducible = outer
 
     def _decide(self, head: str, goal: Goal) -> list[Goal]:
         target = goal.target
         if self._contradictory(goal):
             return []
         verdict = evaluate_statement(target)
+        if head == "rfl" and self._reducible and verdict is None:
+            # With reducible transparency nothing the toy knows unfolds: the two sides must be
+            # the same term (bound names do not matter).
+            found = relation(target)
+            if found is not None and found[0] == "=" and alpha_normal(found[1]) != alpha_normal(
+                found[2]
+            ):
+                raise TacticFailure(self._refutation(head, goal))
         if head == "rfl" and not self._reflexive_shape(target):
             raise TacticFailure(
                 f"The rfl tactic failed: the goal is not a reflexive relation\n\n{goal.render()}"

@@ -13,6 +13,7 @@ from leanpool.testing._syntax import OPENERS, Token, join_tokens, matching_close
 
 __all__ = [
     "Binder",
+    "alpha_normal",
     "connective",
     "leading_binder",
     "negate",
@@ -32,6 +33,37 @@ _CLOSERS = set(OPENERS.values())
 
 def normalize(text: str) -> str:
     return join_tokens(tokenize(text))
+
+
+def alpha_normal(text: str) -> str:
+    """`text` with bound names replaced by `x_1`, `x_2`, ... in order of binding, so that
+    `∀ (a : Nat), a = a` and `∀ (b : Nat), b = b` compare equal (as Lean's terms do)."""
+    tokens = tokenize(text)
+    renamed: dict[str, str] = {}
+    pieces: list[Token] = []
+    binding = False  # after a binder keyword, before its `,`
+    names_part = False  # in a binder group, before its `:`
+    depth = 0
+    for token in tokens:
+        text_ = token.text
+        if text_ in _BINDER_KEYWORDS:
+            binding, names_part, depth = True, True, 0
+        elif binding:
+            if text_ in OPENERS:
+                depth += 1
+                names_part = True
+            elif text_ in _CLOSERS:
+                depth = max(depth - 1, 0)
+                names_part = True
+            elif text_ == ":":
+                names_part = False
+            elif depth == 0 and text_ in (",", "=>", "↦"):
+                binding = False
+            elif names_part and token.kind == "ident":
+                renamed[text_] = f"x_{len(renamed) + 1}"
+        new = renamed.get(text_) if token.kind == "ident" else None
+        pieces.append(Token(token.kind, new, token.start, token.end) if new else token)
+    return join_tokens(pieces)
 
 
 def _strip_parens(tokens: list[Token]) -> list[Token]:

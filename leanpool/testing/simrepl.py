@@ -48,7 +48,7 @@ def _backend(options: SimOptions, costs: ImportCosts) -> _Backend:
         return ReplayRepl(load_recordings(options.replay))
     from leanpool.testing._synthetic import SyntheticRepl
 
-    return SyntheticRepl(options.tactics, costs)
+    return SyntheticRepl(options.tactics, costs, lean_version=options.lean_version)
 
 
 def _header(request: Request) -> list[str]:
