@@ -340,6 +340,8 @@ class Dispatcher:
 
     def _take(self, slot: Slot) -> list[Pending]:
         limit = self._batch_limit()
+        if slot.quota is not None:
+            limit = min(limit, slot.quota)
         batch: list[Pending] = []
         while slot.pinned and len(batch) < limit:
             pending = slot.pinned.popleft()

@@ -128,7 +128,16 @@ class Slot:
     # ---------------------------------------------------------------- dispatch
     @property
     def accepting(self) -> bool:
-        return self.state == "up" and len(self.in_flight) < self.depth
+        return self.state == "up" and len(self.in_flight) < self.depth and self.quota != 0
+
+    @property
+    def quota(self) -> int | None:
+        """Requests this worker may still be sent before it is recycled (None: no limit), so
+        that it serves exactly `recycle_at` of them however many tasks are in flight."""
+        if self.recycle_at is None:
+            return None
+        sent = self.served_this_generation + sum(len(t.pendings) for t in self.in_flight.values())
+        return max(0, self.recycle_at - sent)
 
     @property
     def load(self) -> int:

@@ -7,13 +7,17 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
+from typing import Any
 
 import psutil
 import pytest
 
-from leanpool import LeanPool, PoolShutdownError, RequestError
+from leanpool import LeanPool, LeanREPLConfig, PoolShutdownError, RequestError
+from leanpool._backends import WorkerHandle, loky_worker
+from leanpool._control import ControlPage
 from leanpool._server import LeanServer
+from leanpool._worker import WorkItem
 from leanpool.protocol import Command, CommandResponse, LeanError, ProofStep, ProofStepResponse
 from leanpool.testing import sim_config
 
@@ -223,15 +227,64 @@ def test_session_ids_never_issued_are_refused_before_sending(pool: LeanPool) -> 
 
 
 # -------------------------------------------------------------------------------- recycling
-def test_workers_are_recycled_after_max_tasks(config) -> None:  # type: ignore[no-untyped-def]
-    pids: set[int] = set()
-    with LeanPool(config, 2, max_tasks_per_worker=20, dedup=False) as pool:
-        for i in range(120):
-            pool.run(f"#eval {i}")
-            pids.update(w["pid"] for w in pool.stats().workers if w["pid"])
-        recycles = pool.stats().recycles.get("max_tasks", 0)
-    assert recycles >= 4
-    assert len(pids) >= 5
+class _CountingWorkers:
+    """A backend of loky workers that counts the requests sent to each worker process, and
+    which of them ended before the pool was shut down (recycled)."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []  # per worker process, in the order they were started
+        self.recycled: list[bool] = []
+        self.closing = False
+
+    def __call__(self, config: LeanREPLConfig, options: dict[str, Any]) -> _CountedWorker:
+        self.sent.append(0)
+        self.recycled.append(False)
+        return _CountedWorker(loky_worker(config, options), self, len(self.sent) - 1)
+
+
+class _CountedWorker:
+    def __init__(self, inner: WorkerHandle, book: _CountingWorkers, index: int) -> None:
+        self._inner, self._book, self._index = inner, book, index
+
+    @property
+    def control(self) -> ControlPage | None:
+        return self._inner.control
+
+    def submit(self, items: list[WorkItem]) -> Future[Any]:
+        self._book.sent[self._index] += len(items)
+        return self._inner.submit(items)
+
+    def warm_up(self) -> Future[Any]:
+        return self._inner.warm_up()
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._book.recycled[self._index] |= not self._book.closing
+        self._inner.shutdown(wait)
+
+    def kill(self, wait: bool = False) -> None:
+        self._book.recycled[self._index] |= not self._book.closing
+        self._inner.kill(wait)
+
+
+def test_each_worker_process_serves_exactly_max_tasks_staggered(config) -> None:  # type: ignore[no-untyped-def]
+    """`max_tasks_per_worker=n`: every worker serves exactly n requests and is then replaced;
+    the first worker of slot i is replaced after n - i*n/workers (staggered), however many
+    tasks are in flight (before: up to 2n, the tasks already queued on it)."""
+    book = _CountingWorkers()
+    requests = [f"#eval {i} --!sim sleep_ms=5" for i in range(40)]
+    with LeanPool(config, 2, max_tasks_per_worker=6, dedup=False, backend=book) as pool:  # type: ignore[arg-type]
+        assert [eval_value(r) for r in pool.map(requests)] == [str(i) for i in range(40)]
+        recycles = pool.stats().recycles
+        book.closing = True
+    quotas = [6, 3] + [6] * (len(book.sent) - 2)  # slot 0 first after 6, slot 1 after 6 - 3
+    assert sum(book.sent) == 40
+    assert book.recycled[:2] == [True, True], book.recycled
+    for sent, quota, recycled in zip(book.sent, quotas, book.recycled, strict=True):
+        if recycled:
+            assert sent == quota, (book.sent, book.recycled)
+        else:  # still running at the end
+            assert sent <= quota, (book.sent, book.recycled)
+    assert recycles.get("max_tasks") == sum(book.recycled) >= 4
 
 
 def test_memory_limit_gives_memory_error_and_is_recorded(config) -> None:  # type: ignore[no-untyped-def]
