@@ -541,6 +541,8 @@ class Dispatcher:
                 error = LeanPoolError(f"The pool worker failed unexpectedly: {exc!r}")
                 for pending in task.pendings:
                     self._settle(pending, error)
+                if slot.ready_to_recycle:
+                    self._replace(slot, "max_tasks")
             return
         self._measure_service(slot, report, results)
         slot.finished(task, report)

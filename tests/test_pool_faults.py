@@ -20,8 +20,9 @@ from concurrent.futures import CancelledError, Future, wait
 import psutil
 import pytest
 
-from leanpool import LeanPool, ProofStep, RequestError, WorkerCrashedError
+from leanpool import LeanPool, LeanPoolError, ProofStep, RequestError, WorkerCrashedError
 from leanpool._control import ControlPage, WorkerControl
+from leanpool._worker import WorkerReport
 from leanpool.protocol import Command, CommandResponse
 from leanpool.testing import sim_config
 
@@ -392,3 +393,39 @@ def test_a_worker_killed_twice_mid_batch_gives_each_request_one_result_within_a_
     assert crashed >= 1  # what the second worker was serving had been on the first
     assert stats.recycles.get("worker_died") == 2
     assert stats.done == 8 and stats.submitted == 8
+
+
+class _FailingTasks:
+    """A worker on which every task fails with an error that is not the worker's death (as a
+    result the parent cannot unpickle would)."""
+
+    control: ControlPage | None = None
+
+    def submit(self, items: object) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_exception(RuntimeError("cannot unpickle the results"))
+        return future
+
+    def warm_up(self) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_result(([], WorkerReport(os.getpid(), None, 0.0, 0)))
+        return future
+
+    def shutdown(self, wait: bool = False) -> None:
+        pass
+
+    def kill(self, wait: bool = False) -> None:
+        pass
+
+
+def test_a_task_that_fails_at_the_recycling_point_does_not_stall_its_slot() -> None:
+    with LeanPool(
+        sim_config(),
+        1,
+        max_tasks_per_worker=1,
+        backend=lambda config, options: _FailingTasks(),  # type: ignore[arg-type,return-value]
+    ) as pool:
+        for i in range(3):  # before: the second request was never sent (its slot stayed draining)
+            with pytest.raises(LeanPoolError, match="failed unexpectedly"):
+                pool.submit(f"#eval {i}").result(timeout=10)
+        assert pool.stats().recycles.get("max_tasks") == 3
