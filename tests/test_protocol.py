@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import math
 import pickle
 from typing import Any
 
@@ -35,6 +37,7 @@ from leanpool.protocol import (
     TermNode,
     UnpickleEnvironment,
     UnpickleProofState,
+    encode_request,
     message_intersects_code,
     parse_request,
     parse_response,
@@ -97,15 +100,219 @@ def test_empty_text_is_refused(model: Any, fields: dict[str, Any]) -> None:
         model(**fields)
 
 
-def test_types_are_strict_but_negative_session_ids_are_accepted() -> None:
-    with pytest.raises(ValidationError, match="valid integer"):
-        Command(cmd="x", env="1")
-    with pytest.raises(ValidationError, match="valid boolean"):
-        Command(cmd="x", all_tactics="yes")
-    with pytest.raises(ValidationError, match="valid integer"):
-        ProofStep(proof_state=True, tactic="x")
+# LeanInteract's request models are plain pydantic `int`/`bool`/`str` fields: lax conversion.
+# Each row was observed on lean-interact 0.11.6 (its model_dump(exclude_none=True, by_alias=True),
+# which its server sends with json.dumps); test_request_models_match_leaninteract re-checks them.
+LAX_CONVERSIONS: list[tuple[type[Any], dict[str, Any], dict[str, Any]]] = [
+    (Command, {"cmd": "x", "env": "3"}, {"cmd": "x", "env": 3}),
+    (Command, {"cmd": "x", "env": " 3 "}, {"cmd": "x", "env": 3}),
+    (Command, {"cmd": "x", "env": "+3"}, {"cmd": "x", "env": 3}),
+    (Command, {"cmd": "x", "env": "3_000"}, {"cmd": "x", "env": 3000}),
+    (Command, {"cmd": "x", "env": "3.0"}, {"cmd": "x", "env": 3}),
+    (Command, {"cmd": "x", "env": 3.0}, {"cmd": "x", "env": 3}),
+    (Command, {"cmd": "x", "env": True}, {"cmd": "x", "env": 1}),
+    (Command, {"cmd": "x", "env": b"3"}, {"cmd": "x", "env": 3}),
+    (ProofStep, {"proof_state": "2", "tactic": "simp"}, {"proofState": 2, "tactic": "simp"}),
+    (ProofStep, {"proofState": "2", "tactic": "simp"}, {"proofState": 2, "tactic": "simp"}),
+    (PickleEnvironment, {"env": "0", "pickle_to": "e.olean"}, {"env": 0, "pickleTo": "e.olean"}),
+    (PickleProofState, {"proof_state": 1.0, "pickle_to": "p"}, {"proofState": 1, "pickleTo": "p"}),
+    (UnpickleProofState, {"unpickle_proof_state_from": "p", "env": "4"}, {"env": 4}),
+    (FileCommand, {"path": "f.lean", "env": "2"}, {"path": "f.lean", "env": 2}),
+    (Command, {"cmd": "x", "all_tactics": 1}, {"cmd": "x", "allTactics": True}),
+    (Command, {"cmd": "x", "all_tactics": "true"}, {"cmd": "x", "allTactics": True}),
+    (Command, {"cmd": "x", "root_goals": "yes"}, {"cmd": "x", "rootGoals": True}),
+    (Command, {"cmd": "x", "declarations": "off"}, {"cmd": "x", "declarations": False}),
+    (Command, {"cmd": "x", "incrementality": 0.0}, {"cmd": "x", "incrementality": False}),
+    (Command, {"cmd": b"#eval 1"}, {"cmd": "#eval 1"}),
+    (Command, {"cmd": "x", "set_options": [[["Elab", "async"], True]]},
+     {"cmd": "x", "setOptions": [[["Elab", "async"], True]]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "fields", "wire"), LAX_CONVERSIONS)
+def test_request_fields_convert_like_leaninteract(
+    model: type[Any], fields: dict[str, Any], wire: dict[str, Any]
+) -> None:
+    request = model(**fields)
+    sent = request.to_repl_dict()
+    assert {key: sent[key] for key in wire} == wire
+    for key, value in wire.items():  # the JSON type the REPL needs, not just an equal value
+        assert type(sent[key]) is type(value)
+    assert encode_request(request) == json.dumps(sent, ensure_ascii=False).encode() + b"\n\n"
+
+
+# What cannot be converted is refused where the model is built (LeanInteract's messages, observed
+# on 0.11.6): nothing reaches a REPL.
+REFUSED: list[tuple[type[Any], dict[str, Any], str, str]] = [
+    (Command, {"cmd": "x", "env": "abc"}, "env", "unable to parse string as an integer"),
+    (Command, {"cmd": "x", "env": "1e3"}, "env", "unable to parse string as an integer"),
+    (Command, {"cmd": "x", "env": "3.5"}, "env", "unable to parse string as an integer"),
+    (Command, {"cmd": "x", "env": 3.5}, "env", "got a number with a fractional part"),
+    (Command, {"cmd": "x", "env": math.nan}, "env", "Input should be a finite number"),
+    (Command, {"cmd": "x", "env": math.inf}, "env", "Input should be a finite number"),
+    (ProofStep, {"proof_state": "two", "tactic": "t"}, "proof_state", "valid integer"),
+    (ProofStep, {"proof_state": [], "tactic": "t"}, "proof_state", "valid integer"),
+    (Command, {"cmd": "x", "all_tactics": 2}, "all_tactics", "valid boolean"),
+    (Command, {"cmd": "x", "all_tactics": "maybe"}, "all_tactics", "valid boolean"),
+    (Command, {"cmd": 5}, "cmd", "valid string"),
+    (Command, {"cmd": ""}, "cmd", "at least 1 character"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "fields", "field", "problem"), REFUSED)
+def test_unconvertible_values_are_refused_naming_the_field(
+    model: type[Any], fields: dict[str, Any], field: str, problem: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model(**fields)
+    [error] = caught.value.errors()
+    assert error["loc"] == (field,)
+    assert problem in error["msg"]
+
+
+def test_negative_ids_convert_and_are_refused_on_the_wire() -> None:
+    request = ProofStep(proof_state="-3", tactic="simp")  # a session id, kept as a string
+    assert request.proof_state == -3  # converted first: servers resolve it like any session id
+    with pytest.raises(RequestError, match=r"proofState=-3: a negative id is a session id"):
+        encode_request(request)
     assert Command(cmd="x", env=-1).env == -1
-    assert ProofStep(proof_state=-2, tactic="x").proof_state == -2
+
+
+def test_positions_are_lax_too() -> None:
+    assert Pos(line="3", column=0.0) == Pos(line=3, column=0)
+    with pytest.raises(ValidationError, match="valid integer"):
+        Pos(line="three", column=0)
+
+
+def test_wire_json_is_read_as_strictly_as_the_repl_reads_it() -> None:
+    # The REPL decodes {"env": "1"} as no request at all and exits: refused, never converted.
+    with pytest.raises(RequestError, match=r"env: .*valid integer"):
+        parse_request({"cmd": "x", "env": "1"})
+    # A string proofState is not a ProofStep for the REPL, which reads the Command instead.
+    assert type(parse_request({"tactic": "t", "proofState": "0", "cmd": "x"})) is Command
+    with pytest.raises(ProtocolError, match=r"env: .*valid integer"):
+        parse_response({"env": "1"})
+    with pytest.raises(ProtocolError, match=r"proofState: .*valid integer"):
+        parse_response({"proofState": 1.0, "goals": []})
+    wire = {"cmd": "x", "setOptions": [[["Elab", "async"], True]]}
+    assert parse_request(wire).to_repl_dict() == wire  # list pairs are fine
+
+
+def _lean_interact_interface() -> Any:
+    try:
+        return importlib.import_module("lean_interact.interface")
+    except ImportError:
+        pytest.skip("lean_interact is not installed (pip install 'leanpool[bench]' installs it)")
+
+
+_INTS = [
+    "2",
+    " 2 ",
+    "-3",
+    "+3",
+    "3_000",
+    "3.0",
+    3.0,
+    True,
+    False,
+    b"3",
+    bytearray(b"3"),
+    2**70,
+    -1,
+    "abc",
+    "",
+    "1e3",
+    "0x10",
+    3.5,
+    "3.5",
+    math.nan,
+    math.inf,
+    "nan",
+    [],
+    {},
+    "٣",
+    None,
+]
+_BOOLS = [
+    "true",
+    "True",
+    "yes",
+    "on",
+    "y",
+    "t",
+    "1",
+    "0",
+    "off",
+    "no",
+    "false",
+    1,
+    0,
+    1.0,
+    0.0,
+    2,
+    -1,
+    "maybe",
+    "",
+    b"true",
+    0.5,
+    math.nan,
+    None,
+]
+_STRS = ["x", b"x", bytearray(b"x"), "", 5, 5.0, True, InfoTreeOptions.full, ["x"], None]
+_GRID: list[tuple[str, dict[str, Any], str, list[Any]]] = [
+    ("Command", {"cmd": "x"}, "env", _INTS),
+    ("Command", {"cmd": "x"}, "all_tactics", _BOOLS),
+    ("Command", {"cmd": "x"}, "root_goals", _BOOLS),
+    ("Command", {"cmd": "x"}, "declarations", _BOOLS),
+    ("Command", {"cmd": "x"}, "incrementality", _BOOLS),
+    ("Command", {"cmd": "x"}, "infotree", ["full", InfoTreeOptions.tactics, "other", 1, b"full"]),
+    ("Command", {"cmd": "x"}, "set_options",
+     [[(["Elab", "async"], True)], [[["Elab", "async"], True]], [(["a"], "1")], [(["a"], 1.0)],
+      [(["a"], 1.5)], [("a", True)], "x", [(["a"], ["b", "c"])]]),
+    ("Command", {}, "cmd", _STRS),
+    ("FileCommand", {}, "path", _STRS),
+    ("FileCommand", {"path": "x"}, "env", _INTS),
+    ("ProofStep", {"tactic": "t"}, "proof_state", _INTS),
+    ("ProofStep", {"proof_state": 0}, "tactic", _STRS),
+    ("PickleEnvironment", {"pickle_to": "p"}, "env", _INTS),
+    ("PickleEnvironment", {"env": 0}, "pickle_to", _STRS),
+    ("UnpickleEnvironment", {}, "unpickle_env_from", _STRS),
+    ("PickleProofState", {"pickle_to": "p"}, "proof_state", _INTS),
+    ("UnpickleProofState", {"unpickle_proof_state_from": "p"}, "env", _INTS),
+    ("UnpickleProofState", {}, "unpickle_proof_state_from", _STRS),
+    ("Pos", {"column": 0}, "line", _INTS),
+    ("Pos", {"line": 1}, "column", _INTS),
+]  # fmt: skip
+
+
+def _outcome(model: type[Any], fields: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        built = model(**fields)
+    except ValidationError as exc:
+        return ("refused", [(e["loc"], e["msg"]) for e in exc.errors()])
+    return ("built", built.model_dump(exclude_none=True, by_alias=True), built.model_dump())
+
+
+def test_request_models_match_leaninteract_case_by_case() -> None:
+    """Every field of every request model (and Pos), fed what real code passes: LeanInteract's
+    models and leanpool's accept the same values, convert them to the same values, refuse the
+    rest with the same errors, and send the same JSON."""
+    theirs = _lean_interact_interface()
+    import leanpool.interface as ours
+
+    cases = 0
+    for name, base, field, values in _GRID:
+        for value in values:
+            fields = {**base, field: value}
+            expected = _outcome(getattr(theirs, name), fields)
+            got = _outcome(getattr(ours, name), fields)
+            assert got == expected, (name, field, value)
+            cases += 1
+            if expected[0] == "built" and name != "Pos":
+                sent_by_them = json.loads(json.dumps(expected[1], ensure_ascii=False))
+                request = getattr(ours, name)(**fields)
+                assert request.to_repl_dict() == sent_by_them, (name, field, value)
+    assert cases > 350
 
 
 def test_repr_shows_only_set_fields() -> None:

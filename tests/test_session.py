@@ -130,3 +130,21 @@ def test_a_session_stuck_behind_a_long_hang_moves_and_imports_its_header(pool: L
     stats = pool.stats()
     assert stats.session_moves >= 1 and waiting.slot_index == other
     assert stats.workers[other]["headers"] >= 1  # the header came along with the session
+
+
+def test_string_ids_are_converted_before_the_session_checks_them(pool: LeanPool) -> None:
+    """A search that keeps states as strings (``ProofStep(proofState="…")``, as LeanInteract's
+    lax models allow) runs unchanged; a numeric string that names no state of the session is
+    refused by the session's own check, as the same int would be, before anything is sent."""
+    from leanpool import RequestError
+
+    session = pool.session()
+    state = open_goal(session, "as_text")
+    step = session.run(ProofStep(proof_state=str(state), tactic="exact ⟨hp, hq⟩"))
+    assert isinstance(step, ProofStepResponse) and step.goals == []
+    for foreign in ("2", "-3"):
+        with pytest.raises(RequestError, match=rf"proof_state={int(foreign)} is not an id"):
+            session.run(ProofStep(proof_state=foreign, tactic="simp"))
+    with pytest.raises(RequestError, match=rf"proof_state={state - 1} was never issued"):
+        session.run(ProofStep(proof_state=str(state - 1), tactic="simp"))
+    session.close()

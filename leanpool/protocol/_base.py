@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, JsonValue, StrictInt
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 __all__ = ["Pos", "REPLBaseModel"]
 
@@ -110,10 +110,16 @@ def _wire_value(value: Any) -> Any:
 
 
 class Pos(REPLBaseModel):
-    """A source position: `line` 1-based, `column` 0-based in code points; ordered like tuples."""
+    """A source position: `line` 1-based, `column` 0-based in code points; ordered like tuples.
 
-    line: StrictInt
-    column: StrictInt
+    As lax as LeanInteract's (``Pos(line="3", column=0)`` is line 3): callers build positions
+    for `lean_code_is_valid`. Inside a REPL response too: `parse_response` reads the top-level
+    keys strictly, but pydantic's strict mode stops at nested models, and a per-field check
+    would cost a Python call per position of every info-tree node (the REPL writes numbers).
+    """
+
+    line: int
+    column: int
 
     def _key(self) -> tuple[int, int]:
         return (self.line, self.column)

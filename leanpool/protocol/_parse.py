@@ -82,7 +82,10 @@ def parse_request(
     for model, required, _ in REQUEST_SHAPES:
         if all(obj.get(key) is not None for key in required):
             try:
-                return model.model_validate(_as_dict(obj), by_alias=True, by_name=False)
+                # strict: the REPL reads "1" as no number at all (and dies); models are lax
+                return model.model_validate(
+                    _as_dict(obj), strict=True, by_alias=True, by_name=False
+                )
             except ValidationError as exc:
                 first_failure = first_failure or (model, exc)
     if first_failure is not None:
@@ -156,7 +159,7 @@ def parse_response(
                 data=_preview_bytes(obj),
             )
     try:
-        return model.model_validate(_as_dict(obj), by_alias=True, by_name=False)
+        return model.model_validate(_as_dict(obj), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ProtocolError(
             f"Malformed {model.__name__} from the REPL: {_describe(exc)}. Data: {_preview(obj)}",
