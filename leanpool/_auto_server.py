@@ -57,9 +57,11 @@ from leanpool._errors import (
     StateLostError,
 )
 from leanpool._memory import system_memory_fraction
+from leanpool._sandbox import SandboxMode
 from leanpool._server import LeanServer, MemoryBackend, Response, _Hold
 from leanpool._session_cache import (
     BaseSessionCache,
+    PickleSessionCache,
     ReplaySessionCache,
     copy_id_containers,
     request_id_fields,
@@ -92,7 +94,8 @@ class AutoLeanServer(LeanServer):
 
     Keyword-only extras: ``fault_retries`` (see the module docstring), ``restart_wait`` (a
     tenacity wait strategy between failed start attempts), and `LeanServer`'s ``rss_limit_mb``,
-    ``memory_backend`` and ``watchdog_interval``.
+    ``memory_backend``, ``watchdog_interval``, ``sandbox`` and ``pass_env``. With the sandbox, a
+    `PickleSessionCache`'s directory is writable for the REPLs too (their pickles go there).
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class AutoLeanServer(LeanServer):
         memory_backend: MemoryBackend = "rlimit",
         watchdog_interval: float = 0.05,
         standby: bool = False,
+        sandbox: SandboxMode = "auto",
+        pass_env: str | Sequence[str] | None = None,
     ) -> None:
         self.max_total_memory = max_total_memory
         self.max_process_memory = max_process_memory
@@ -136,7 +141,14 @@ class AutoLeanServer(LeanServer):
             rss_limit_mb=rss_limit_mb,
             memory_backend=memory_backend,
             watchdog_interval=watchdog_interval,
+            sandbox=sandbox,
+            pass_env=pass_env,
         )
+
+    def _sandbox_write_paths(self) -> list[str]:
+        if isinstance(self.session_cache, PickleSessionCache):
+            return [str(self.session_cache.directory)]
+        return []
 
     # ---------------------------------------------------------------- lifecycle
     @property

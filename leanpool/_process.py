@@ -7,7 +7,8 @@ Start-up rules (pool-engineering.md, "Killing and reaping"):
   the owner is SIGKILLed. The signal fires when the *thread* that forked the child exits, so all
   REPLs are forked from one long-lived spawner thread, never from a caller's (possibly short-lived)
   thread;
-* memory limits (``RLIMIT_AS`` or a cgroup) are applied in the child before exec;
+* memory limits (``RLIMIT_AS`` or a cgroup) are applied in the child before exec, and so is the
+  sandbox (`leanpool._sandbox`: namespaces, Landlock, seccomp, a pids cgroup), last;
 * everything we kill we also wait for (no zombies), and an ``atexit`` hook ends whatever is left.
 
 Our ends of the pipes are non-blocking: the server drives them with ``poll`` (sync) or the event
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from leanpool._memory import MemoryCgroup, RssProbe, set_address_space_limit
+from leanpool._sandbox import ReplSandbox, SandboxPolicy
 
 logger = logging.getLogger("leanpool")
 
@@ -113,12 +115,25 @@ class ReplProcess:
         env: Mapping[str, str] | None = None,
         address_space_limit_mb: float | None = None,
         cgroup_limit_mb: float | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self.argv = list(argv)
         self.cgroup: MemoryCgroup | None = (
             MemoryCgroup(cgroup_limit_mb) if cgroup_limit_mb is not None else None
         )
-        full_env = {**os.environ, **env} if env is not None else None
+        # With a sandbox the environment is the sandbox's (scrubbed), not the owner's plus `env`.
+        self.sandbox: ReplSandbox | None = None
+        try:
+            self.sandbox = sandbox.prepare(self.cgroup) if sandbox is not None else None
+        except BaseException:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise
+        confine = self.sandbox
+        if confine is not None:
+            full_env: dict[str, str] | None = confine.env
+        else:
+            full_env = {**os.environ, **env} if env is not None else None
         owner_pid = os.getpid()
         cgroup = self.cgroup
 
@@ -131,6 +146,8 @@ class ReplProcess:
                 set_address_space_limit(address_space_limit_mb)
             if cgroup is not None:
                 cgroup.join_current_process()
+            if confine is not None:  # last: namespaces, Landlock and seccomp (see _sandbox)
+                confine.enter()
 
         def spawn() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
@@ -150,7 +167,11 @@ class ReplProcess:
         except BaseException:
             if self.cgroup is not None:
                 self.cgroup.remove()
+            if self.sandbox is not None:
+                self.sandbox.close()
             raise
+        if self.sandbox is not None:
+            self.sandbox.started()
         self.pid = self.popen.pid
         assert self.popen.stdin and self.popen.stdout and self.popen.stderr
         self.stdin_fd = self.popen.stdin.fileno()
@@ -259,6 +280,8 @@ class ReplProcess:
                     stream.close()
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.sandbox is not None:
+            self.sandbox.close()
         _live.discard(self)
 
     def __del__(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +31,13 @@ from leanpool._fair_lock import FairLock
 from leanpool._log import show_verbose_output
 from leanpool._memory import MB, cgroup_support, tree_rss_bytes
 from leanpool._process import ReplProcess
+from leanpool._sandbox import (
+    SandboxMode,
+    SandboxPolicy,
+    check_pass_env,
+    check_sandbox,
+    warn_missing_once,
+)
 from leanpool.protocol import (
     BaseREPLQuery,
     Command,
@@ -66,6 +74,13 @@ class LeanServer:
             machine allows per-process memory cgroups; `leanpool doctor` says whether it does) or
             ``"auto"`` (cgroup when available, else rlimit).
         watchdog_interval: seconds between RSS checks during a request (with `rss_limit_mb`).
+        sandbox: ``"auto"`` (default) confines each REPL process: a scrubbed environment, a
+            private scratch directory (`scratch_dir`, its ``TMPDIR``) as the only place it may
+            write, and no network, limited reads and a process limit where the kernel offers
+            them (docs/concepts/sandbox.md; `leanpool doctor` shows what is active). ``None``:
+            the REPL runs as LeanInteract's does, with the owner's whole environment and rights.
+        pass_env: names of variables of this process to pass to a sandboxed REPL on top of the
+            ones Lean and Lake need (``pass_env=("LEAN_ABORT_ON_PANIC",)``).
     """
 
     def __init__(
@@ -75,6 +90,8 @@ class LeanServer:
         rss_limit_mb: float | None = None,
         memory_backend: MemoryBackend = "rlimit",
         watchdog_interval: float = 0.05,
+        sandbox: SandboxMode = "auto",
+        pass_env: str | Sequence[str] | None = None,
     ) -> None:
         if not config.is_setup():
             raise ServerNotRunningError("The LeanREPLConfig is not set up; construct it first.")
@@ -82,6 +99,11 @@ class LeanServer:
         self.rss_limit_mb = rss_limit_mb
         self.memory_backend = memory_backend
         self.watchdog_interval = watchdog_interval
+        self.sandbox = check_sandbox(sandbox)
+        self.pass_env = check_pass_env(pass_env)
+        self._sandbox_policy: SandboxPolicy | None = None
+        if self.sandbox is not None:
+            warn_missing_once()
         self._lock = FairLock()  # one request at a time, first come first served
         self._proc: ReplProcess | None = None
         self._reader = ResponseReader()
@@ -106,6 +128,27 @@ class LeanServer:
         """Start a fresh REPL process (ending the current one, if any)."""
         self._end_process()
         self._adopt_process(self._spawn_process())
+
+    @property
+    def scratch_dir(self) -> str | None:
+        """The sandboxed REPL's private directory (its ``TMPDIR``, the one place it may write,
+        removed when the process ends): where to send ``pickle_to`` paths. None without sandbox."""
+        proc = self._proc
+        sandbox = proc.sandbox if proc is not None else None
+        return sandbox.scratch if sandbox is not None else None
+
+    def _sandbox_write_paths(self) -> list[str]:
+        """Directories besides the scratch directory that REPLs of this server may write."""
+        return []
+
+    def _policy(self) -> SandboxPolicy | None:
+        if self.sandbox is None:
+            return None
+        if self._sandbox_policy is None:
+            self._sandbox_policy = SandboxPolicy.for_config(
+                self.config, self.pass_env, self._sandbox_write_paths()
+            )
+        return self._sandbox_policy
 
     def _adopt_process(self, proc: ReplProcess, reader: ResponseReader | None = None) -> None:
         """Serve requests with `proc` from now on (a fresh process, or a warm standby)."""
@@ -135,8 +178,9 @@ class LeanServer:
                 env=launch.env,
                 address_space_limit_mb=address_limit,
                 cgroup_limit_mb=cgroup_limit,
+                sandbox=self._policy(),
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             self._dead_reason = f"it could not be started ({exc})"
             raise ServerNotRunningError(
                 f"The Lean server could not be started: {' '.join(launch.argv)}: {exc}"
