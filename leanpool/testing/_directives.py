@@ -16,6 +16,17 @@ Changes to the answer:
   error         add a message with "severity": "error" (a simulated Lean error)
   huge_kb=N     add an info message whose data is N KiB on one line
 
+Probes of the sandbox, run before the answer, in the order written; each adds a message:
+  getenv=NAME   info `NAME=value`, or info `NAME is not set`
+  write=PATH    create (or truncate) the file PATH (relative: to the REPL's working directory):
+                info `created PATH`, or the OS error as an error message
+  connect=H:P   open a TCP connection to host H, port P (`[::1]:80` for IPv6; 2 s timeout):
+                info `connected to H:P`, or the error as an error message
+  spawn=N       start N child processes that all live at once, then end them: info `started N
+                of N child processes`, or an error message with the count that started and the
+                error that stopped the next one
+  Values end at whitespace (a PATH cannot contain spaces).
+
 After the answer (a REPL that misbehaves between requests):
   stray_ms=N    N ms after the answer, write a line to stdout that nobody asked for (as output
                 of a task that outlived its command would)
@@ -32,13 +43,13 @@ Failures instead of the answer:
   garbage       write `this is not JSON` to stdout and exit 1
 
 An unknown directive or a malformed value gets an error response naming it (nothing is done).
-Example: ``#eval 1 --!sim sleep_ms=200 error``.
+Examples: ``#eval 1 --!sim sleep_ms=200 error``, ``#eval 1 --!sim getenv=HOME write=/tmp/x``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +67,10 @@ DIRECTIVES_HELP = __doc__ or ""
 
 _VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb", "stray_ms")
 _FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage", "deaf")
+_PROBES = {"getenv": "NAME", "write": "PATH", "connect": "HOST:PORT", "spawn": "N"}
+_MAX_SPAWN = 100_000
 _DIRECTIVE = re.compile(r"--!sim\b([^\n]*)")
+_HOST_PORT = re.compile(r"^(\[[^\]]+\]|[^:\[\]]+):(\d{1,5})$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class Directives:
     values: Mapping[str, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     span: tuple[int, int] | None = None  # offsets of the first directive comment
+    probes: tuple[tuple[str, str], ...] = ()  # (getenv|write|connect|spawn, value), in order
 
     def value(self, key: str) -> int:
         return self.values.get(key, 0)
@@ -78,6 +93,7 @@ def find_directives(text: str) -> Directives:
     flags: set[str] = set()
     values: dict[str, int] = {}
     problems: list[str] = []
+    probes: list[tuple[str, str]] = []
     span: tuple[int, int] | None = None
     for match in _DIRECTIVE.finditer(text):
         span = span or (match.start(), match.end())
@@ -89,22 +105,41 @@ def find_directives(text: str) -> Directives:
                 flags.add(key)
             elif equals and key in _VALUED and raw.isdigit():
                 values[key] = values.get(key, 0) + int(raw)
+            elif equals and key in _PROBES and _probe_value_ok(key, raw):
+                probes.append((key, raw))
             else:
                 problems.append(word)
-    return Directives(frozenset(flags), values, tuple(problems), span)
+    return Directives(frozenset(flags), values, tuple(problems), span, tuple(probes))
+
+
+def _probe_value_ok(key: str, raw: str) -> bool:
+    if key == "spawn":
+        return raw.isdigit() and 0 < int(raw) <= _MAX_SPAWN
+    if key == "connect":
+        match = _HOST_PORT.match(raw)
+        return match is not None and 0 < int(match.group(2)) < 65536
+    return bool(raw) and (key != "getenv" or "=" not in raw)
 
 
 def problem_response(directives: Directives) -> dict[str, Any]:
-    known = ", ".join([*(f"{k}=N" for k in _VALUED), *_FLAGS])
+    known = ", ".join(
+        [*(f"{k}=N" for k in _VALUED), *(f"{k}={v}" for k, v in _PROBES.items()), *_FLAGS]
+    )
     listed = ", ".join(f"'{p}'" for p in directives.problems)
     return {"message": f"simrepl: unknown or malformed directive {listed} (known: {known})"}
 
 
 def apply_answer_directives(
-    response: dict[str, Any], directives: Directives, text: str, command: bool
+    response: dict[str, Any],
+    directives: Directives,
+    text: str,
+    command: bool,
+    probed: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """Add the `error` and `huge_kb` messages to a command or proof-step response."""
-    if "message" in response or not (directives.has("error") or directives.value("huge_kb")):
+    """Add the probes' messages (`probed`: severity and text, in order), then the `error` and
+    `huge_kb` messages, to a command or proof-step response."""
+    wanted = probed or directives.has("error") or directives.value("huge_kb")
+    if "message" in response or not wanted:
         return response
     if command and directives.span is not None:
         source = Source(text)
@@ -117,6 +152,8 @@ def apply_answer_directives(
     pos = {"line": line, "column": column}
     end_pos = {"line": end_line, "column": end_column}
     messages = list(response.get("messages", []))
+    for severity, data in probed:
+        messages.append({"severity": severity, "pos": pos, "endPos": end_pos, "data": data})
     if directives.has("error"):
         data = "simrepl: simulated error (--!sim error)"
         messages.append({"severity": "error", "pos": pos, "endPos": end_pos, "data": data})

@@ -3,6 +3,9 @@
 Time is spent for real (sleeping or burning CPU), memory is allocated *and touched* (so RSS
 grows), and fatal ends are the real thing: SIGABRT, exit status 1 with Lean's allocator message,
 a process that ignores SIGTERM.
+
+The sandbox probes (`probe`: ``getenv``, ``write``, ``connect``, ``spawn``) do for real what
+model-written Lean code could do through ``IO``, and report what the operating system answered.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "garbage",
     "hang",
     "hold_memory",
+    "probe",
     "sleep_ms",
     "stray_output_later",
     "write_stderr_kib",
@@ -115,6 +119,71 @@ def garbage() -> NoReturn:
     sys.stdout.flush()
     os.write(1, b"this is not JSON\n")
     os._exit(1)
+
+
+def probe(kind: str, value: str) -> tuple[str, str]:
+    """Run one sandbox probe; (severity, message text) for the response."""
+    if kind == "getenv":
+        found = os.environ.get(value)
+        return "info", f"{value}={found}" if found is not None else f"{value} is not set"
+    if kind == "write":
+        return _write(value)
+    if kind == "connect":
+        return _connect(value)
+    if kind == "spawn":
+        return _spawn(int(value))
+    raise ValueError(f"unknown probe {kind!r}")
+
+
+def _write(path: str) -> tuple[str, str]:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as error:
+        return "error", f"write {path}: {error}"
+    os.close(fd)
+    return "info", f"created {path}"
+
+
+def _connect(address: str) -> tuple[str, str]:
+    import socket  # only when asked: the simulator's start-up stays light
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            pass
+    except OSError as error:
+        return "error", f"connect {address}: {error}"
+    return "info", f"connected to {address}"
+
+
+def _spawn(count: int) -> tuple[str, str]:
+    """Fork `count` children that live at once (each waits on a pipe), then end and reap them."""
+    read_end, write_end = os.pipe()
+    children: list[int] = []
+    failure: OSError | None = None
+    try:
+        for _ in range(count):
+            try:
+                pid = os.fork()
+            except OSError as error:
+                failure = error
+                break
+            if pid == 0:  # the child: wait until the parent closes the pipe, then leave
+                os.close(write_end)
+                try:
+                    os.read(read_end, 1)
+                finally:
+                    os._exit(0)
+            children.append(pid)
+    finally:
+        os.close(write_end)  # every child's read returns: they exit
+        os.close(read_end)
+        for pid in children:
+            os.waitpid(pid, 0)
+    started = f"started {len(children)} of {count} child processes"
+    if failure is not None:
+        return "error", f"{started}: {failure}"
+    return "info", started
 
 
 STRAY_LINE = b"simrepl: output nobody asked for (--!sim stray_ms)\n"

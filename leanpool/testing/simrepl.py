@@ -111,10 +111,11 @@ def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 response = problem_response(directives)
             else:
                 _pay_costs(directives, request, costs)
+                probed = [effects.probe(kind, value) for kind, value in directives.probes]
                 response = _answer(backend, request)
                 command = request.kind in ("command", "file")
                 response = apply_answer_directives(
-                    response, directives, request.source_text, command
+                    response, directives, request.source_text, command, probed
                 )
         except Fatal as fatal:
             stdout.write(fatal.output)
