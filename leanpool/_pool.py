@@ -51,7 +51,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from functools import partial
@@ -63,6 +63,7 @@ from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_se
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
 from leanpool._futures import PoolFuture
 from leanpool._routing import dedup_key, header_split_for, names_state
+from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
 from leanpool._session import PoolSession
 from leanpool._session_cache import ID_BASE_STEP
 from leanpool._stats import PoolStats
@@ -147,6 +148,11 @@ class LeanPool:
         worker_grace: seconds a busy worker may show no sign of life (a heartbeat every 0.2 s),
             or let a request overrun its timeout, before it is killed and replaced; its
             requests run again once on another worker (default 10).
+        sandbox: ``"auto"`` (default): every worker's REPL runs in the sandbox `LeanServer`
+            describes (scrubbed environment, private scratch directory, no network, limited
+            reads and processes where the machine allows; `leanpool doctor` says what is
+            active). ``None``: REPLs get the owner's whole environment and rights.
+        pass_env: names of variables to pass to sandboxed REPLs besides those Lean needs.
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -167,11 +173,17 @@ class LeanPool:
         max_batch: int = 64,
         max_in_flight: int | None = None,
         worker_grace: float = 10.0,
+        sandbox: SandboxMode = "auto",
+        pass_env: str | Sequence[str] | None = None,
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
             raise LeanPoolError("The LeanREPLConfig is not set up; construct it first.")
         _check_server_options(server_options)
+        server_options["sandbox"] = check_sandbox(sandbox)
+        server_options["pass_env"] = check_pass_env(pass_env)
+        if sandbox is not None:
+            warn_missing_once()  # here, in the owner's process (workers stay quiet)
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:

@@ -249,7 +249,9 @@ def test_doctor_reports_every_check_and_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == (0 if env_has_elan else 1), done.stdout + done.stderr
     for check in ("elan", "toolchains", "cache", "REPL builds", "cores", "memory", "RLIMIT_AS"):
         assert check in done.stdout
-    assert "memory cgroups" in done.stdout and "user namespaces" in done.stdout
+    assert "memory cgroups" in done.stdout
+    for mechanism in ("environment", "namespaces", "landlock", "seccomp", "process limit"):
+        assert f"sandbox: {mechanism}" in done.stdout
     if not env_has_elan:
         assert "install elan" in done.stdout  # the actionable line
 

@@ -43,8 +43,8 @@ def add_parser(subparsers: Any) -> None:
         "doctor",
         help="show what this machine has for leanpool, and what to fix",
         description="Check elan, Lean toolchains, cached REPL builds, cores, memory and the "
-        "process-limit mechanisms leanpool uses. Exit status 1 when something required is "
-        "missing (real Lean cannot run), else 0.",
+        "process-limit and sandbox mechanisms leanpool uses. Exit status 1 when something "
+        "required is missing (real Lean cannot run), else 0.",
     )
     parser.set_defaults(handler=run_doctor)
 
@@ -83,7 +83,7 @@ def diagnose() -> Iterator[Finding]:
         _rlimit,
         _cgroup,
         _death_signal,
-        _namespaces,
+        _sandbox,
         _simulator,
     ]
     for check in checks:
@@ -368,28 +368,21 @@ def _death_signal() -> Iterator[Finding]:
         )
 
 
-def _namespaces() -> Iterator[Finding]:
-    if not sys.platform.startswith("linux"):
-        yield Finding("user namespaces", "info", "Linux only")
-        return
-    maximum = _read_int(Path("/proc/sys/user/max_user_namespaces"))
-    unprivileged = _read_int(Path("/proc/sys/kernel/unprivileged_userns_clone"))
-    allowed = (maximum is None or maximum > 0) and (
-        unprivileged is None or unprivileged == 1 or os.geteuid() == 0
-    )
-    if allowed:
-        yield Finding(
-            "user namespaces",
-            "ok",
-            "available (for sandboxing untrusted proofs, e.g. with bwrap or unshare)",
-        )
-    else:
-        yield Finding(
-            "user namespaces",
-            "info",
-            "disabled for unprivileged users",
-            "only needed to sandbox untrusted proofs yourself; leanpool does not require them",
-        )
+def _sandbox() -> Iterator[Finding]:
+    """Each mechanism of sandbox="auto", as detected here (the same probes servers use)."""
+    from leanpool._sandbox import sandbox_support
+
+    for mechanism in sandbox_support().mechanisms():
+        if mechanism.active:
+            yield Finding(f"sandbox: {mechanism.name}", "ok", mechanism.detail)
+        else:
+            yield Finding(
+                f"sandbox: {mechanism.name}",
+                "warn",
+                mechanism.detail,
+                f"not enforced here: {mechanism.missing_means}; see the sandbox page of the "
+                "docs for what enables it",
+            )
 
 
 def _simulator() -> Iterator[Finding]:

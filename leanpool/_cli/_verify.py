@@ -40,6 +40,7 @@ from leanpool._cli._configs import (
     uses_simulator,
 )
 from leanpool._cli._inputs import Input, InputProblem, ProofInput, read_inputs
+from leanpool._cli._sandbox import add_sandbox_arguments, sandbox_options
 from leanpool._pool import LeanPool
 from leanpool._stats import PoolStats
 from leanpool.protocol import LeanError
@@ -103,6 +104,7 @@ def add_parser(subparsers: Any) -> None:
         help="show a progress bar (default: when attached to a terminal)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="show setup steps")
+    add_sandbox_arguments(parser)
     add_lean_arguments(parser, simulator=True)
     parser.set_defaults(handler=run_verify)
 
@@ -236,6 +238,7 @@ def _check_proofs(
         memory_limit_mb=args.memory_limit_mb,
         max_tasks_per_worker=args.max_tasks_per_worker,
         progress=False,
+        **sandbox_options(args),
     )
     if show_progress:
         progress.start()
