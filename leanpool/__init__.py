@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "LeanMemoryError": "leanpool._errors",
     "ServerNotRunningError": "leanpool._errors",
     "StateLostError": "leanpool._errors",
+    "TruncatedResponseError": "leanpool._errors",
     "PoolShutdownError": "leanpool._errors",
     "LeanSetupError": "leanpool._errors",
     # config and projects
@@ -119,6 +120,7 @@ __all__ = [
     "Tactic",
     "TempRequireProject",
     "TemporaryProject",
+    "TruncatedResponseError",
     "UnpickleEnvironment",
     "UnpickleProofState",
     "WorkerCrashedError",
@@ -145,6 +147,7 @@ if TYPE_CHECKING:
         RequestError,
         ServerNotRunningError,
         StateLostError,
+        TruncatedResponseError,
         WorkerCrashedError,
     )
     from leanpool._pool import LeanPool

@@ -403,11 +403,8 @@ class Exchange:
             and self.proc.peak_rss_bytes >= 0.9 * self.rss_limit_bytes
         ):
             error = self._memory_error(self.proc.peak_rss_bytes, died=True)
-        else:
-            error = crash_error(what, returncode, tail)
-            if partial:
-                error.message += f"\nPartial response before it died: {partial!r}"
-                error.args = (error.message,)
+        else:  # with a partial answer, also a json.JSONDecodeError (as in LeanInteract)
+            error = crash_error(what, returncode, tail, partial=partial)
         self._fault(error)
 
     def _memory_error(self, rss: int, died: bool = False) -> LeanMemoryError:

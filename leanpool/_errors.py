@@ -3,7 +3,8 @@
 The hierarchy is shallow on purpose: callers either catch `LeanPoolError` (anything that went
 wrong outside Lean itself) or one precise kind. Each class also derives from the builtin that
 LeanInteract raised in the same situation, so code written against LeanInteract keeps working
-(`except TimeoutError`, `except ConnectionAbortedError`, `except MemoryError`, ...).
+(`except TimeoutError`, `except ConnectionAbortedError`, `except MemoryError`,
+`except json.JSONDecodeError`, ...). docs/migrating.md maps every exception LeanInteract raises.
 
 Lean *compile* errors are not exceptions: they are `Message`s with severity ``"error"`` inside a
 normal response, and REPL-level refusals ("Unknown environment.") come back as a `LeanError`
@@ -15,6 +16,7 @@ All exceptions pickle with their extra attributes, because they cross process bo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "RequestError",
     "ServerNotRunningError",
     "StateLostError",
+    "TruncatedResponseError",
     "WorkerCrashedError",
 ]
 
@@ -48,6 +51,9 @@ class LeanPoolError(Exception):
 
     def __init__(self, message: str = "", **details: Any) -> None:
         super().__init__(message)
+        self._record(message, details)
+
+    def _record(self, message: str, details: dict[str, Any]) -> None:
         self.message = message
         for key, value in details.items():
             setattr(self, key, value)
@@ -71,14 +77,56 @@ class RequestError(LeanPoolError, ValueError):
     """
 
 
-class ProtocolError(LeanPoolError, ValueError):
+class _DecodeErrorFields:
+    """What `json.JSONDecodeError` carries (`msg`, `doc`, `pos`, `lineno`, `colno`), for leanpool
+    errors that are also JSONDecodeErrors: LeanInteract raised one where they are raised, and
+    code catching it reads these. `msg` follows `message`; `doc` and `pos` are details, so they
+    survive pickling like the others."""
+
+    message: str
+    doc: str
+    pos: int
+    lineno: int
+    colno: int
+
+    @property
+    def msg(self) -> str:
+        return self.message
+
+    @msg.setter
+    def msg(self, value: str) -> None:
+        self.message = value
+
+    def _decode_details(self, details: dict[str, Any]) -> dict[str, Any]:
+        """`details` with `doc` (default: `data` or `partial`, decoded) and `pos` filled in."""
+        doc = details.get("doc")
+        if not isinstance(doc, str):
+            raw = details.get("data", details.get("partial", b""))
+            doc = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        pos = details.get("pos")
+        if not isinstance(pos, int) or not 0 <= pos <= len(doc):
+            pos = 0
+        # as json.JSONDecodeError computes them
+        self.lineno = doc.count("\n", 0, pos) + 1
+        self.colno = pos - doc.rfind("\n", 0, pos)
+        return {**details, "doc": doc, "pos": pos}
+
+
+class ProtocolError(_DecodeErrorFields, LeanPoolError, json.JSONDecodeError):
     """The REPL wrote something that is not a well-framed JSON response.
 
     `data` holds the offending bytes (truncated). The process that wrote them cannot be trusted
-    any more and is killed.
+    any more and is killed. Also a `json.JSONDecodeError` (so a `ValueError`), which LeanInteract
+    raised for output that is not JSON: `doc` is the text, `pos` where decoding failed.
     """
 
     data: bytes
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        details = self._decode_details(details)
+        # json.JSONDecodeError.__init__ needs (msg, doc, pos) and formats args; ours are plain.
+        ValueError.__init__(self, message)
+        self._record(message, details)
 
 
 class LeanTimeoutError(LeanPoolError, TimeoutError):
@@ -96,6 +144,22 @@ class LeanCrashError(LeanPoolError, ConnectionAbortedError):
 
     returncode: int | None
     stderr_tail: str
+
+
+class TruncatedResponseError(_DecodeErrorFields, LeanCrashError, json.JSONDecodeError):
+    """The REPL died in the middle of an answer: a crash, and also a `json.JSONDecodeError`.
+
+    LeanInteract read up to the end of the output and parsed what it got, so a REPL that died
+    mid-answer raised `json.JSONDecodeError` there (one that died before answering raised
+    `ConnectionAbortedError`). Both clauses catch this error. `partial` holds the start of the
+    answer (bytes), `doc` the same text and `pos` where it breaks off.
+    """
+
+    partial: bytes
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        details = self._decode_details(details)
+        super().__init__(message, **details)
 
 
 class WorkerCrashedError(LeanCrashError):
@@ -165,8 +229,12 @@ def crash_error(
     returncode: int | None,
     stderr_tail: str | bytes | None,
     cls: type[LeanCrashError] = LeanCrashError,
+    partial: bytes = b"",
 ) -> LeanCrashError:
-    """A crash error whose message names the exit status or signal and shows stderr's tail."""
+    """A crash error whose message names the exit status or signal and shows stderr's tail.
+
+    With `partial` (what the REPL wrote of an answer before it died), a `TruncatedResponseError`.
+    """
     import signal
 
     if returncode is None:
@@ -183,7 +251,18 @@ def crash_error(
     message = f"{what}: the REPL process died ({status})."
     if tail.strip():
         message += "\nstderr (tail):\n" + tail.rstrip()
-    return cls(message, returncode=returncode, stderr_tail=tail)
+    if not partial.strip():
+        return cls(message, returncode=returncode, stderr_tail=tail)
+    message += f"\nPartial response before it died: {partial!r}"
+    doc = partial.decode("utf-8", errors="replace")
+    try:
+        json.loads(doc)
+        pos = len(doc)
+    except json.JSONDecodeError as exc:
+        pos = exc.pos  # where the answer breaks off, as json.loads reports it
+    return TruncatedResponseError(
+        message, returncode=returncode, stderr_tail=tail, partial=partial, doc=doc, pos=pos
+    )
 
 
 # Faults of the REPL process itself, as opposed to a bad request or a state that is gone: a

@@ -22,6 +22,7 @@ __all__ = ["ResponseReader", "encode_request", "repl_reads_as"]
 _TERMINATOR = b"\n\n"
 _ID_KEYS = ("env", "proofState")
 _ERROR_DATA_BYTES = 300
+_ERROR_DOC_CHARS = 1 << 16
 
 # Wire type of every key the upstream REPL decodes (JSON.lean). Keys only LeanInteract's fork
 # knows (declarations, incrementality, setOptions) are ignored upstream, so not checked here.
@@ -293,13 +294,21 @@ class ResponseReader:
         except UnicodeDecodeError as exc:
             self._fail(f"REPL response is not valid UTF-8 ({exc.reason} at byte {exc.start})", raw)
         except json.JSONDecodeError as exc:  # any depth decodes (loads_deep is iterative)
-            self._fail(f"REPL response is not valid JSON ({exc})", raw)
+            self._fail(f"REPL response is not valid JSON ({exc})", raw, exc)
         if not isinstance(value, dict):
             self._fail(f"REPL response is JSON but not an object ({type(value).__name__})", raw)
         return value
 
-    def _fail(self, problem: str, data: bytes | bytearray) -> NoReturn:
+    def _fail(
+        self, problem: str, data: bytes | bytearray, cause: json.JSONDecodeError | None = None
+    ) -> NoReturn:
         shown = bytes(data[:_ERROR_DATA_BYTES])
         more = "…" if len(data) > _ERROR_DATA_BYTES else ""
-        self._failure = ProtocolError(f"{problem}: {shown!r}{more}", data=shown)
+        # ProtocolError is also a json.JSONDecodeError (LeanInteract's error here): with the
+        # decoder's own document and position when it was the decoder that failed.
+        # Up to 64 KiB of it: errors travel between processes.
+        where: dict[str, Any] = {}
+        if cause is not None and len(cause.doc) <= _ERROR_DOC_CHARS:
+            where = {"doc": cause.doc, "pos": cause.pos}
+        self._failure = ProtocolError(f"{problem}: {shown!r}{more}", data=shown, **where)
         raise self._failure
