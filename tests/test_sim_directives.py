@@ -246,3 +246,123 @@ def test_startup_ms_delays_the_first_answer() -> None:
     result = run_sim(wire({"cmd": "#eval 1"}), "--startup-ms", "400")
     assert time.monotonic() - started >= 0.4
     assert result.returncode == 0
+
+
+# ------------------------------------------------------------------- sandbox probes (unconfined)
+# The simulator alone, started without any sandbox: each probe does the real thing. The same
+# probes under leanpool's sandbox are in test_sandbox.py.
+def _probe_messages(cmd: str, **popen: object) -> list[tuple[str, str]]:
+    [answer] = responses(run_sim(wire({"cmd": cmd}), **popen).stdout)  # type: ignore[arg-type]
+    return [(m["severity"], m["data"]) for m in answer["messages"]]
+
+
+def test_getenv_reports_the_value_or_that_it_is_not_set() -> None:
+    env = {**os.environ, "SIM_PROBE_VAR": "a=b c"}
+    env.pop("SIM_PROBE_UNSET", None)
+    messages = _probe_messages(
+        "#eval 1 --!sim getenv=SIM_PROBE_VAR getenv=SIM_PROBE_UNSET", env=env
+    )
+    assert messages == [
+        ("info", "1"),
+        ("info", "SIM_PROBE_VAR=a=b c"),
+        ("info", "SIM_PROBE_UNSET is not set"),
+    ]
+
+
+def test_write_creates_the_file_or_reports_the_os_error(tmp_path: Path) -> None:
+    target = tmp_path / "made"
+    missing = tmp_path / "no-such-dir" / "x"
+    messages = _probe_messages(f"#eval 1 --!sim write={target} write={missing}")
+    assert messages[1] == ("info", f"created {target}")
+    assert target.is_file()
+    severity, text = messages[2]
+    assert severity == "error" and text.startswith(f"write {missing}: [Errno 2]")
+
+
+def test_write_relative_paths_are_relative_to_the_working_directory(tmp_path: Path) -> None:
+    messages = _probe_messages("#eval 1 --!sim write=rel.txt", cwd=tmp_path)
+    assert messages[1] == ("info", "created rel.txt")
+    assert (tmp_path / "rel.txt").is_file()
+
+
+def test_connect_opens_a_tcp_connection_or_reports_the_error() -> None:
+    import socket
+
+    with socket.socket() as listener, socket.socket() as closed:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port, refused = listener.getsockname()[1], closed.getsockname()[1]
+        messages = _probe_messages(
+            f"#eval 1 --!sim connect=127.0.0.1:{port} connect=127.0.0.1:{refused}"
+        )
+    assert messages[1] == ("info", f"connected to 127.0.0.1:{port}")
+    severity, text = messages[2]
+    assert severity == "error" and "Connection refused" in text, text
+
+
+def test_spawn_starts_children_and_ends_them_before_answering(
+    sim: Callable[..., SimProcess],
+) -> None:
+    import psutil
+
+    process = sim()
+    process.send({"cmd": "#eval 1 --!sim spawn=12"})
+    answer = process.read_response(timeout=60)
+    assert answer is not None
+    assert answer["messages"][1] == {
+        "severity": "info",
+        "pos": {"line": 1, "column": 8},
+        "endPos": {"line": 1, "column": 23},
+        "data": "started 12 of 12 child processes",
+    }
+    assert psutil.Process(process.proc.pid).children() == []  # all ended and reaped
+
+
+def test_spawn_reports_how_many_started_when_the_limit_stops_it() -> None:
+    def limit_processes() -> None:  # for a non-root user, every fork then fails
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+    if os.geteuid() == 0:
+        pytest.skip("RLIMIT_NPROC is not enforced for root; test_sandbox.py checks the cgroup")
+    messages = _probe_messages("#eval 1 --!sim spawn=5", preexec_fn=limit_processes)
+    severity, text = messages[1]
+    assert severity == "error" and text.startswith("started 0 of 5 child processes: "), text
+
+
+def test_probe_values_are_checked_and_malformed_ones_named() -> None:
+    answers = responses(
+        run_sim(
+            wire(
+                {"cmd": "#eval 1 --!sim getenv="},
+                {"cmd": "#eval 2 --!sim connect=localhost"},
+                {"cmd": "#eval 3 --!sim connect=host:99999"},
+                {"cmd": "#eval 4 --!sim spawn=0"},
+                {"cmd": "#eval 5 --!sim spawn=x write="},
+                {"cmd": "#eval 6 --!sim connect=[::1]:1 getenv=A=B"},
+            )
+        ).stdout
+    )
+    assert "'getenv='" in answers[0]["message"] and "getenv=NAME" in answers[0]["message"]
+    assert "'connect=localhost'" in answers[1]["message"]
+    assert "'connect=host:99999'" in answers[2]["message"]
+    assert "'spawn=0'" in answers[3]["message"]
+    assert "'spawn=x', 'write='" in answers[4]["message"]
+    assert "'getenv=A=B'" in answers[5]["message"]  # [::1]:1 itself is well formed
+
+
+def test_probes_run_in_order_before_the_error_directive_in_tactic_mode(tmp_path: Path) -> None:
+    env = {**os.environ, "SIM_PROBE_VAR": "v"}
+    answers = responses(
+        run_sim(
+            wire(
+                {"cmd": "theorem t : True := by sorry"},
+                {"tactic": "trivial --!sim getenv=SIM_PROBE_VAR error", "proofState": 0},
+            ),
+            env=env,
+        ).stdout
+    )
+    messages = [(m["severity"], m["data"]) for m in answers[1]["messages"]]
+    assert messages[0] == ("info", "SIM_PROBE_VAR=v")
+    assert messages[1][0] == "error"
+    assert answers[1]["proofStatus"] == "Completed"
