@@ -381,3 +381,37 @@ def test_unreadable_inputs_are_problems(tmp_path: Path) -> None:
     assert "not valid UTF-8" in messages[0]
     assert "empty" in messages[1]
     assert "no .lean files" in messages[2]
+
+
+# ------------------------------------------------------------------------------------- sandbox
+def test_verify_runs_proofs_in_the_sandbox_unless_told_not_to(tmp_path: Path) -> None:
+    from leanpool._sandbox import sandbox_support
+
+    if sandbox_support().landlock_abi == 0:
+        pytest.skip(f"sandbox mechanism landlock unavailable: {sandbox_support().landlock_detail}")
+    escape = tmp_path / "escaped"
+    (tmp_path / "p.lean").write_text(f"theorem p : 1 = 1 := rfl --!sim write={escape}\n")
+    confined, confined_results = verify(tmp_path, "p.lean")
+    assert confined.returncode == 1, confined.stdout + confined.stderr
+    [error] = confined_results[0]["errors"]
+    assert "Permission denied" in error["message"] and not escape.exists()
+    unconfined, unconfined_results = verify(tmp_path, "p.lean", "--no-sandbox")
+    assert unconfined.returncode == 0, unconfined.stdout + unconfined.stderr
+    assert unconfined_results[0]["verdict"] == "passed" and escape.is_file()
+
+
+def test_verify_sandbox_flags_become_pool_options(tmp_path: Path) -> None:
+    from leanpool._cli import build_parser
+    from leanpool._cli._sandbox import sandbox_options
+
+    def options(*flags: str) -> dict[str, Any]:
+        return sandbox_options(build_parser().parse_args(["verify", "x.lean", *flags]))
+
+    assert options() == {"sandbox": "auto", "pass_env": ()}
+    assert options("--pass-env", "HF_TOKEN", "--pass-env", "LEAN_ABORT_ON_PANIC") == {
+        "sandbox": "auto",
+        "pass_env": ("HF_TOKEN", "LEAN_ABORT_ON_PANIC"),
+    }
+    assert options("--no-sandbox")["sandbox"] is None
+    bad = run_cli("verify", "--sim", "--pass-env", "A=B", "x.lean", cwd=tmp_path)
+    assert bad.returncode == 2 and "--pass-env" in bad.stderr
