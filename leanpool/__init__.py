@@ -191,7 +191,28 @@ if TYPE_CHECKING:
     )
 
 
+# Public submodules. After `import lean_interact` its submodules are attributes of the package
+# (its __init__ imports them all); here each is imported on first access instead, so that
+# `leanpool.interface.CommandResponse` works after a bare `import leanpool` and the import
+# itself stays cheap.
+_SUBMODULES = frozenset(
+    {
+        "config",
+        "interface",
+        "pool",
+        "project",
+        "protocol",
+        "server",
+        "sessioncache",
+        "testing",
+        "utils",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"leanpool.{name}")  # the import sets the attribute
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'leanpool' has no attribute {name!r}")
@@ -201,4 +222,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

@@ -100,6 +100,19 @@ class SessionState:
     request: BaseREPLQuery
 
 
+@dataclass(frozen=True)
+class ReplaySessionState(SessionState):
+    """A state a `ReplaySessionCache` rebuilds by replaying `request` (LeanInteract's name)."""
+
+
+@dataclass(frozen=True)
+class PickleSessionState(SessionState):
+    """A state of a `PickleSessionCache`: `pickle_file` is where it was saved (LeanInteract's
+    name), None when it was not (it is then replayed from `request`)."""
+
+    pickle_file: str | None = None
+
+
 @dataclass
 class CacheEntry:
     """One cached request and the session ids of the states its response named."""
@@ -378,6 +391,10 @@ class ReplaySessionCache(BaseSessionCache):
         super().__init__()
         self.lazy = lazy
 
+    def _state_view(self, session_id: int) -> SessionState:
+        view = super()._state_view(session_id)
+        return ReplaySessionState(view.session_id, view.is_proof_state, view.request)
+
     def reload(self, server: object, run_raw: RunRaw | None = None) -> None:
         super().reload(server, run_raw)
         if not self.lazy and run_raw is not None:
@@ -427,6 +444,16 @@ class PickleSessionCache(ReplaySessionCache):
             return translated  # no pickle: this state is replayed instead
         self._pickles[session_id] = (kind, target)
         return translated
+
+    def _state_view(self, session_id: int) -> SessionState:
+        view = super()._state_view(session_id)
+        pickle = self._pickles.get(session_id)
+        return PickleSessionState(
+            view.session_id,
+            view.is_proof_state,
+            view.request,
+            str(pickle[1]) if pickle is not None else None,
+        )
 
     def materialize(self, server: object, session_id: int, run_raw: RunRaw) -> int:
         with self._lock:
@@ -482,7 +509,9 @@ __all__ = [
     "IdKind",
     "IdPath",
     "PickleSessionCache",
+    "PickleSessionState",
     "ReplaySessionCache",
+    "ReplaySessionState",
     "SessionState",
     "copy_id_containers",
     "request_id_fields",

@@ -1,4 +1,4 @@
-"""LeanInteract's `lean_interact.project` module path (thin re-export for drop-in use)."""
+"""LeanInteract's `lean_interact.project` module path: every public name it has, for drop-in use."""
 
 from leanpool._project import (
     BaseProject,
@@ -9,8 +9,10 @@ from leanpool._project import (
     TemporaryProject,
     TempRequireProject,
 )
+from leanpool.utils import DEFAULT_CACHE_DIR, check_lake, get_project_lean_version, logger
 
 __all__ = [
+    "DEFAULT_CACHE_DIR",
     "BaseProject",
     "BaseTempProject",
     "GitProject",
@@ -18,4 +20,7 @@ __all__ = [
     "LocalProject",
     "TempRequireProject",
     "TemporaryProject",
+    "check_lake",
+    "get_project_lean_version",
+    "logger",
 ]

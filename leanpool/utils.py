@@ -60,6 +60,7 @@ __all__ = [
     "extract_last_theorem",
     "get_project_lean_version",
     "get_total_memory_usage",
+    "handler",
     "indent_code",
     "install_lean",
     "lean_comments_ranges",
@@ -71,6 +72,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("leanpool")
+# LeanInteract attaches a rich handler to its logger at import and exports it, so that code can
+# remove or reconfigure it (``logger.removeHandler(handler)``). leanpool attaches none (logging is
+# the application's business): this handler is for code that does either, or attaches it itself.
+handler: logging.Handler = logging.StreamHandler()
 ROOT_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CACHE_DIR = str(default_cache_dir())
 DEFAULT_REPL_VERSION: str | None = None  # repl_rev's default: the tag named like the Lean version

@@ -43,22 +43,61 @@ LEANINTERACT_ALL = [  # lean_interact.__all__ (leaninteract-api.md section 1)
     "UnpickleEnvironment",
     "UnpickleProofState",
 ]
-LEANINTERACT_MODULES = {
-    "interface": ["CommandResponse", "ProofStepResponse", "LeanError", "Message", "Sorry", "Pos"],
-    "server": ["LeanServer", "AutoLeanServer", "DEFAULT_TIMEOUT"],
-    "config": ["LeanREPLConfig"],
-    "project": [
-        "LocalProject",
-        "GitProject",
-        "TemporaryProject",
-        "TempRequireProject",
-        "LeanRequire",
-        "BaseProject",
+_REQUESTS = [
+    "BaseREPLQuery",
+    "Command",
+    "FileCommand",
+    "PickleEnvironment",
+    "PickleProofState",
+    "ProofStep",
+    "UnpickleEnvironment",
+    "UnpickleProofState",
+]
+_RESPONSES = ["BaseREPLResponse", "CommandResponse", "LeanError", "ProofStepResponse"]
+# Every public name of each module of lean-interact 0.11.6 (its own definitions and what it
+# imports from its other modules, which code imports from there too; not stdlib or third-party
+# imports), read from the installed package: test_module_namespaces_match_leaninteract re-reads
+# them when it is installed.
+LEANINTERACT_MODULES: dict[str, list[str]] = {
+    "interface": [
+        *_REQUESTS, *_RESPONSES, "BaseNode", "BinderView", "CommandNode", "CommandOptions",
+        "DataValue", "DeclBinders", "DeclModifiers", "DeclSignature", "DeclType", "DeclValue",
+        "DeclarationInfo", "DocString", "InfoTree", "InfoTreeOptions", "Message", "Name", "Node",
+        "OpenDecl", "Options", "Pos", "REPLBaseModel", "Range", "ScopeInfo", "Sorry", "Syntax",
+        "Tactic", "TacticNode", "TermNode", "message_intersects_code",
     ],
-    "sessioncache": ["ReplaySessionCache", "PickleSessionCache", "BaseSessionCache"],
-    "pool": ["LeanServerPool"],
-    "utils": ["DEFAULT_CACHE_DIR"],
-}
+    "server": [
+        *_REQUESTS, *_RESPONSES, "AutoLeanServer", "BaseSessionCache", "DEFAULT_TIMEOUT",
+        "LeanREPLConfig", "LeanServer", "ReplaySessionCache", "get_total_memory_usage", "logger",
+    ],
+    "config": [
+        "BaseProject", "DEFAULT_CACHE_DIR", "DEFAULT_REPL_GIT_URL", "DEFAULT_REPL_VERSION",
+        "LeanREPLConfig", "check_lake", "get_project_lean_version", "logger", "parse_lean_version",
+    ],
+    "project": [
+        "BaseProject", "BaseTempProject", "DEFAULT_CACHE_DIR", "GitProject", "LeanRequire",
+        "LocalProject", "TempRequireProject", "TemporaryProject", "check_lake",
+        "get_project_lean_version", "logger",
+    ],
+    "sessioncache": [
+        *_REQUESTS, *_RESPONSES, "BaseSessionCache", "PickleSessionCache", "PickleSessionState",
+        "ReplaySessionCache", "ReplaySessionState", "ReplayableRequest", "SessionState",
+    ],
+    "pool": [
+        *_REQUESTS, *_RESPONSES, "AutoLeanServer", "DEFAULT_TIMEOUT", "LeanREPLConfig",
+        "LeanServerPool", "ReplaySessionCache",
+    ],
+    "utils": [
+        "DEFAULT_CACHE_DIR", "DEFAULT_REPL_GIT_URL", "DEFAULT_REPL_VERSION", "ROOT_DIR",
+        "check_lake", "check_windows_long_paths", "clean_last_theorem_string",
+        "clean_theorem_string", "clear_cache", "compress_newlines", "extract_last_theorem",
+        "get_project_lean_version", "get_total_memory_usage", "handler", "indent_code",
+        "install_lean", "lean_comments_ranges", "logger", "parse_lean_version",
+        "remove_lean_comments", "split_conclusion", "split_implementation",
+    ],
+}  # fmt: skip
+# What `import lean_interact` leaves as attributes of the package: its __all__ and its modules.
+LEANINTERACT_PACKAGE = [*LEANINTERACT_ALL, *LEANINTERACT_MODULES]
 
 
 def test_all_matches_the_lazy_exports() -> None:
@@ -76,6 +115,79 @@ def test_leaninteract_module_paths() -> None:
     for module, names in LEANINTERACT_MODULES.items():
         imported = importlib.import_module(f"leanpool.{module}")
         assert [n for n in names if not hasattr(imported, n)] == [], module
+
+
+def test_submodules_are_attributes_after_a_bare_import() -> None:
+    """As after `import lean_interact`, and without making `import leanpool` expensive."""
+    names = sorted(LEANINTERACT_PACKAGE)
+    code = (
+        "import sys, leanpool\n"
+        "heavy = sorted(m for m in ('pydantic', 'loky', 'rich') if m in sys.modules)\n"
+        f"names = [n for n in {names!r} if not hasattr(leanpool, n)]\n"
+        "print(heavy, names, leanpool.interface.CommandResponse.__name__,\n"
+        "      leanpool.config.BaseProject is leanpool.project.BaseProject,\n"
+        "      'sessioncache' in dir(leanpool))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "[]", "CommandResponse", "True", "True"], out.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nosuchmodule'"):
+        leanpool.nosuchmodule  # noqa: B018
+
+
+def _public_names(module: Any) -> dict[str, Any]:
+    """A LeanInteract module's public names: its own definitions, the other lean_interact
+    modules and their definitions it imports, and its constants (not stdlib or third-party
+    classes, functions and modules it imports, which are no part of its API)."""
+    import inspect
+    import types
+
+    names: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or name == "TYPE_CHECKING":
+            continue
+        if isinstance(value, types.ModuleType):
+            if value.__name__.startswith("lean_interact"):
+                names[name] = value
+        elif inspect.isclass(value) or inspect.isroutine(value):
+            if getattr(value, "__module__", "").startswith("lean_interact"):
+                names[name] = value
+        elif type(value).__module__ not in ("typing", "__future__", "typing_extensions"):
+            names[name] = value  # constants, loggers, type aliases
+    return names
+
+
+def test_module_namespaces_match_leaninteract() -> None:
+    """Import both libraries' modules and compare: every public name of each LeanInteract module
+    exists at the same path in leanpool, is the same kind of thing (class, function, module,
+    alias), and re-exports the object of the module LeanInteract took it from."""
+    import inspect
+    import types
+
+    try:
+        importlib.import_module("lean_interact")
+    except ImportError:
+        pytest.skip("lean_interact is not installed (pip install 'leanpool[bench]' installs it)")
+    modules = {"": LEANINTERACT_PACKAGE, **LEANINTERACT_MODULES}
+    for suffix, recorded in modules.items():
+        theirs = _public_names(
+            importlib.import_module("lean_interact" + "." * bool(suffix) + suffix)
+        )
+        assert sorted(theirs) == sorted(recorded), suffix  # the table above is LeanInteract's
+        ours = importlib.import_module("leanpool" + "." * bool(suffix) + suffix)
+        for name, value in theirs.items():
+            mine = getattr(ours, name)
+            where = f"leanpool{'.' * bool(suffix)}{suffix}.{name}"
+            if isinstance(value, types.ModuleType):
+                assert mine.__name__ == value.__name__.replace("lean_interact", "leanpool"), where
+            elif inspect.isclass(value) or inspect.isroutine(value):
+                assert (inspect.isclass(mine), mine.__name__) == (inspect.isclass(value), name)
+                home = importlib.import_module(
+                    value.__module__.replace("lean_interact", "leanpool")
+                )
+                assert getattr(home, name) is mine, where  # one object, as in LeanInteract
+            elif isinstance(value, (types.UnionType, types.GenericAlias)):  # a type alias
+                forms = (types.UnionType, types.GenericAlias, type)
+                assert isinstance(mine, forms) or type(mine).__module__ == "typing", where
 
 
 def test_importing_leanpool_is_cheap() -> None:

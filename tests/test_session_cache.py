@@ -72,7 +72,11 @@ def test_pickle_cache_unpickles_instead_of_replaying(
     try:
         kept = server.run(Command(cmd="def nine := 9"), add_to_session_cache=True)
         assert isinstance(kept, CommandResponse)
-        assert list((tmp_path / "session_cache").glob("*.olean"))
+        [pickled] = (tmp_path / "session_cache").glob("*.olean")
+        from leanpool.sessioncache import PickleSessionState
+
+        [state] = list(cache)  # LeanInteract's state class, with its pickle_file
+        assert isinstance(state, PickleSessionState) and state.pickle_file == str(pickled)
         server.restart()
 
         def no_replay(*args: object, **kwargs: object) -> int:
@@ -101,7 +105,7 @@ def test_leaninteract_s_verbose_parameters_are_accepted(tmp_path: Path) -> None:
 
 
 def test_iterating_a_cache_lists_its_states_as_leaninteract_does() -> None:
-    from leanpool.sessioncache import SessionState
+    from leanpool.sessioncache import ReplaySessionState, SessionState
 
     cache = ReplaySessionCache()
     with AutoLeanServer(sim_config(), session_cache=cache, max_total_memory=None) as server:
@@ -112,6 +116,7 @@ def test_iterating_a_cache_lists_its_states_as_leaninteract_does() -> None:
         state = root.sorries[0].proof_state
         assert state is not None
         states = list(cache)
+        assert all(isinstance(s, ReplaySessionState) for s in states)  # LeanInteract's class
         assert all(isinstance(s, SessionState) for s in states)
         assert {(s.session_id, s.is_proof_state) for s in states} == {
             (root.env, False),

@@ -137,3 +137,17 @@ def test_check_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LeanSetupError, match="not found"):
         utils.check_lake(tmp_path / "no-lake")
     assert [c["args"] for c in fakes.calls()] == [["--version"]]
+
+
+def test_leaninteract_s_handler_exists_but_is_not_attached() -> None:
+    """LeanInteract exports the rich handler it attaches at import, for code that removes or
+    reconfigures it; leanpool attaches none (docs/migrating.md, Logging), so that code runs and
+    changes nothing."""
+    import logging
+
+    from leanpool.utils import handler, logger
+
+    assert isinstance(handler, logging.Handler)
+    assert handler not in logger.handlers
+    logger.removeHandler(handler)  # what such code does: a no-op here
+    handler.setLevel(logging.WARNING)
