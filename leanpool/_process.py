@@ -170,9 +170,21 @@ class ReplProcess:
             if self.sandbox is not None:
                 self.sandbox.close()
             raise
-        if self.sandbox is not None:
-            self.sandbox.started()
         self.pid = self.popen.pid
+        if self.sandbox is not None:
+            try:
+                self.sandbox.started(self.pid)  # before anyone can write to its stdin
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait()
+                for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+                    if stream is not None:
+                        stream.close()
+                if self.cgroup is not None:
+                    self.cgroup.remove()
+                self.sandbox.close()
+                raise
         assert self.popen.stdin and self.popen.stdout and self.popen.stderr
         self.stdin_fd = self.popen.stdin.fileno()
         self.stdout_fd = self.popen.stdout.fileno()
