@@ -54,8 +54,12 @@ def main() -> None:
     print(f"agreement with the dataset's expected verdicts: {agree[True]}/{len(items)}")
     for result in batch.results:
         if result.verdict != "passed":
-            errors = [m.data.splitlines()[0] for m in getattr(result.result, "messages", [])]
-            reason = errors[0] if errors else type(result.result).__name__
+            errors = [
+                m.data.splitlines()[0]
+                for m in getattr(result.result, "messages", [])
+                if m.severity == "error"
+            ]
+            reason = errors[0] if errors else ", ".join(result.reasons)
             print(f"  {result.verdict:<10} {result.id}: {reason}")
 
 

@@ -188,11 +188,12 @@ async def expand(
 
 
 async def recheck(pool: LeanPool, statement: str, proof: tuple[str, ...]) -> bool:
-    """Check the found proof as a whole theorem, in command mode."""
+    """Check the found proof as a whole theorem, in command mode, under the verdict policy:
+    it must prove `statement` itself, with the standard axioms only."""
     body = "\n".join(f"  {tactic}" for tactic in proof)
     code = statement.replace("by sorry", "by\n" + body)
-    response = await pool.async_run(code)
-    return isinstance(response, CommandResponse) and response.lean_code_is_valid(allow_sorry=False)
+    verification = await pool.async_verify(code, formal_statement=statement)
+    return verification.passed
 
 
 async def run(pool: LeanPool, theorems: dict[str, str], budget: int, width: int) -> None:

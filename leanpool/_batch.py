@@ -1,47 +1,45 @@
 """Batch verification as a context manager: submit many requests, get every verdict on exit.
 
-    with pool.batch(progress=True) as batch:
+    with pool.batch(progress=True, results_path="results.jsonl", resume=True) as batch:
         for item in dataset:
-            batch.submit(item.code, id=item.id)
+            batch.submit(item.code, id=item.id, formal_statement=item.statement)
     print(batch.summary())
 
-A verdict is one of: ``passed`` (Lean accepted it: no error message, and no ``sorry`` unless
-``allow_sorry``; a tactic step passes only when its proof is ``Completed``), ``lean_error``
-(Lean rejected it, or the REPL refused the request) and ``fault`` (no answer from Lean: timeout,
-crash, memory limit, ...). Only ``passed`` means verified.
+Commands (Lean source text or a `Command` without an env) are judged by the verdict policy
+(`leanpool._verdict`: ``passed``, ``lean_error``, ``rejected`` or ``fault``, with reasons); other
+requests (a `ProofStep`, ...) by their answer alone. Only ``passed`` means verified.
+
+With `results_path`, each entry is appended to that JSONL file the moment it is complete, so a
+run that is stopped keeps what it finished; with `resume`, ids already in the file are not run
+again (their recorded entries are returned as they were).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from leanpool.protocol import BaseREPLQuery, CommandResponse, LeanError, ProofStepResponse
+from leanpool._errors import RequestError
+from leanpool._results_file import ResultsFile, id_key
+from leanpool._verdict import STATUSES, Status, VerdictPolicy
+from leanpool._verify import Verification, judge
+from leanpool.protocol import BaseREPLQuery, Command
 
 if TYPE_CHECKING:
     from leanpool._pool import LeanPool
     from leanpool._progress import ProgressTracker
 
-Verdict = Literal["passed", "lean_error", "fault"]
 
-
-def verdict_of(outcome: Any, allow_sorry: bool = False) -> Verdict:
-    """Classify one result (see the module docstring)."""
-    if isinstance(outcome, BaseException):
-        return "fault"
-    if isinstance(outcome, LeanError):
-        return "lean_error"
-    if isinstance(outcome, ProofStepResponse):
-        ok = outcome.proof_status == "Completed" and not outcome.has_errors()
-        return "passed" if ok else "lean_error"
-    if isinstance(outcome, CommandResponse):
-        return "passed" if outcome.lean_code_is_valid(allow_sorry=allow_sorry) else "lean_error"
-    return "lean_error"
+def verdict_of(outcome: Any, allow_sorry: bool = False) -> Status:
+    """The status of one answer judged alone: no reference statement, no axioms asked."""
+    policy = VerdictPolicy(allow_sorry=allow_sorry, check_axioms=False)
+    return judge(None, policy, outcome)[0].status
 
 
 @dataclass
@@ -53,11 +51,29 @@ class BatchResult:
     request: BaseREPLQuery | str
     result: Any = None  # the response, or the exception
     seconds: float | None = None  # submit to result
-    verdict: Verdict | None = None
+    verdict: Status | None = None
+    reasons: tuple[str, ...] = ()
+    verification: Verification | None = None  # for commands judged by the policy
+    resumed: bool = False  # read back from the results file, not run in this batch
 
     @property
     def passed(self) -> bool:
         return self.verdict == "passed"
+
+    def record(self) -> dict[str, Any]:
+        """The entry as one line of a results file."""
+        line: dict[str, Any] = {
+            "id": self.id,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "seconds": None if self.seconds is None else round(self.seconds, 4),
+        }
+        if isinstance(self.result, BaseException):
+            line["fault"] = type(self.result).__name__
+            line["message"] = str(self.result)[:2000]
+        if self.verification is not None and self.verification.axioms:
+            line["axioms"] = self.verification.axioms
+        return line
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,9 @@ class BatchSummary:
     passed: int
     lean_error: int
     fault: int
+    rejected: int = 0
     faults_by_kind: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # how often each reason was given
     wall_seconds: float = 0.0
     latency_mean: float | None = None
     latency_p50: float | None = None
@@ -80,57 +98,154 @@ class BatchSummary:
     def __str__(self) -> str:
         return (
             f"{self.total} requests: {self.passed} passed, {self.lean_error} failed in Lean, "
-            f"{self.fault} faults, in {self.wall_seconds:.2f} s ({self.throughput:.1f}/s)"
+            f"{self.rejected} rejected by the policy, {self.fault} faults, in "
+            f"{self.wall_seconds:.2f} s ({self.throughput:.1f}/s)"
         )
 
 
 class Batch:
     """Collects requests on a pool; leaving the ``with`` block waits for all of them."""
 
-    def __init__(self, pool: LeanPool, progress: bool = False, allow_sorry: bool = False) -> None:
+    def __init__(
+        self,
+        pool: LeanPool,
+        progress: bool = False,
+        policy: VerdictPolicy | None = None,
+        results_path: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> None:
         self.pool = pool
-        self.allow_sorry = allow_sorry
+        self.policy = policy or VerdictPolicy()
         self.results: list[BatchResult] = []
-        self._futures: list[Future[Any]] = []
-        self._submitted: list[float] = []  # when each was submitted (monotonic)
+        self._futures: list[Future[BatchResult]] = []
+        self._requests: list[tuple[Future[Any] | None, float]] = []  # (the pool's future, when)
         self._lock = threading.Lock()
         self._progress_wanted = progress
         self._tracker: ProgressTracker | None = None
         self._started = time.monotonic()
         self._finished: float | None = None
+        self._file = ResultsFile(results_path, resume=resume) if results_path is not None else None
+
+    @property
+    def allow_sorry(self) -> bool:
+        return self.policy.allow_sorry
 
     def submit(
-        self, request: BaseREPLQuery | str, *, id: Any = None, timeout: float | None = None
-    ) -> Future[Any]:
-        """Queue one request; `id` is yours (kept in `results`), default: its index."""
+        self,
+        request: BaseREPLQuery | str,
+        *,
+        id: Any = None,
+        timeout: float | None = None,
+        formal_statement: str | None = None,
+        header: str | None = None,
+    ) -> Future[BatchResult]:
+        """Queue one request; `id` is yours (kept in `results`), default: its index.
+
+        The future gives the complete entry. A command is verified (`LeanPool.verify`), with
+        `formal_statement` and `header` when given.
+        """
         submitted = time.monotonic()
-        future = self.pool._submit_safely(request, timeout)
         with self._lock:
             index = len(self.results)
             entry = BatchResult(index=index, id=index if id is None else id, request=request)
             self.results.append(entry)
-            self._futures.append(future)
-            self._submitted.append(submitted)
+            done: Future[BatchResult] = Future()
+            self._futures.append(done)
+            self._requests.append((None, submitted))
             if self._tracker is not None:
                 self._tracker.set_total(len(self.results))
+        recorded = self._file.done.get(id_key(entry.id)) if self._file is not None else None
+        if recorded is not None:
+            self._resume(entry, recorded, done)
+            return done
+        try:
+            inner = self._start(request, timeout, formal_statement, header)
+        except (RequestError, TypeError, ValueError) as exc:
+            failed: Future[Any] = Future()
+            failed.set_exception(exc if isinstance(exc, RequestError) else RequestError(str(exc)))
+            inner = failed
+        with self._lock:
+            self._requests[index] = (inner, submitted)
+        done.add_done_callback(lambda f: inner.cancel() if f.cancelled() else None)
+        inner.add_done_callback(partial(self._record, entry, submitted, done))
+        return done
 
-        future.add_done_callback(partial(self._record, entry, submitted))
-        return future
+    def _start(
+        self,
+        request: BaseREPLQuery | str,
+        timeout: float | None,
+        formal_statement: str | None,
+        header: str | None,
+    ) -> Future[Any]:
+        timeout_ = self.pool.timeout if timeout is None else timeout
+        code: str | None = None
+        if isinstance(request, str):
+            code = request
+        elif type(request) is Command and request.env is None:
+            code = request.cmd
+        if code is not None:
+            return self.pool.submit_verification(
+                code,
+                formal_statement=formal_statement,
+                header=header,
+                timeout=timeout_,
+                policy=self.policy,
+            )
+        if formal_statement is not None or header is not None:
+            raise RequestError(
+                "formal_statement and header apply to commands (Lean source text), "
+                f"not to a {type(request).__name__}."
+            )
+        return self.pool._submit_safely(request, timeout_)
 
-    def _record(self, entry: BatchResult, submitted: float, future: Future[Any]) -> None:
-        """Fill in `entry` from its finished future, once (from its done-callback or `wait`)."""
+    def _record(
+        self, entry: BatchResult, submitted: float, done: Future[BatchResult], inner: Future[Any]
+    ) -> None:
+        """Fill in `entry` from its finished request, once (from its callback or `wait`)."""
         with self._lock:
             if entry.verdict is not None:
                 return
             try:
-                entry.result = future.result()
+                outcome = inner.result()
             except BaseException as exc:  # CancelledError included
-                entry.result = exc
+                outcome = exc
+            if isinstance(outcome, Verification):
+                entry.verification = outcome
+                entry.result = outcome.error if outcome.error is not None else outcome.response
+                verdict = outcome.verdict
+            else:
+                entry.result = outcome
+                verdict = judge(None, self.policy, outcome)[0]
+            entry.verdict, entry.reasons = verdict.status, verdict.reasons
             entry.seconds = time.monotonic() - submitted
-            entry.verdict = verdict_of(entry.result, self.allow_sorry)
+            tracker = self._tracker
+        self._finish(entry, done, tracker)
+
+    def _resume(
+        self, entry: BatchResult, recorded: dict[str, Any], done: Future[BatchResult]
+    ) -> None:
+        with self._lock:
+            status = recorded.get("verdict")
+            entry.verdict = status if status in STATUSES else "fault"
+            entry.reasons = tuple(recorded.get("reasons") or ())
+            entry.seconds = recorded.get("seconds")
+            entry.result = recorded
+            entry.resumed = True
             tracker = self._tracker
         if tracker is not None:
-            tracker.advance(entry.result)
+            tracker.advance(entry.result, failed=entry.verdict != "passed")
+        with contextlib.suppress(Exception):
+            done.set_result(entry)
+
+    def _finish(
+        self, entry: BatchResult, done: Future[BatchResult], tracker: ProgressTracker | None
+    ) -> None:
+        if self._file is not None and entry.verdict is not None and not _cancelled(entry):
+            self._file.append(entry.record())
+        if tracker is not None:
+            tracker.advance(entry.result, failed=entry.verdict != "passed")
+        with contextlib.suppress(Exception):  # InvalidStateError: the caller cancelled it
+            done.set_result(entry)
 
     def wait(self) -> None:
         """Wait for every result; afterwards every entry has its verdict.
@@ -139,11 +254,13 @@ class Batch:
         whose callback has not run yet is filled in here.
         """
         with self._lock:
-            pending = list(zip(self.results, self._futures, self._submitted, strict=True))
-        for entry, future, submitted in pending:
+            pending = list(zip(self.results, self._futures, self._requests, strict=True))
+        for entry, done, (inner, submitted) in pending:
+            if inner is None:  # resumed from the results file
+                continue
             with contextlib.suppress(Exception):  # recorded in the entry
-                future.result()
-            self._record(entry, submitted, future)
+                inner.result()
+            self._record(entry, submitted, done, inner)
         self._finished = time.monotonic()
 
     def __enter__(self) -> Batch:
@@ -166,20 +283,29 @@ class Batch:
             if self._tracker is not None:
                 self._tracker.__exit__(None, None, None)
                 self._tracker = None
+            if self._file is not None:
+                self._file.close()
             if self._finished is None:
                 self._finished = time.monotonic()
 
     def summary(self) -> BatchSummary:
         finished = self._finished or time.monotonic()
-        counts = {"passed": 0, "lean_error": 0, "fault": 0}
+        counts = dict.fromkeys(STATUSES, 0)
         faults: dict[str, int] = {}
+        reasons: dict[str, int] = {}
         latencies: list[float] = []
         for entry in self.results:
             if entry.verdict is None:
                 continue
             counts[entry.verdict] += 1
+            for reason in entry.reasons:
+                reasons[reason] = reasons.get(reason, 0) + 1
             if entry.verdict == "fault":
-                name = type(entry.result).__name__
+                name = (
+                    type(entry.result).__name__
+                    if isinstance(entry.result, BaseException)
+                    else (entry.reasons[0] if entry.reasons else "fault")
+                )
                 faults[name] = faults.get(name, 0) + 1
             if entry.seconds is not None:
                 latencies.append(entry.seconds)
@@ -195,10 +321,19 @@ class Batch:
             passed=counts["passed"],
             lean_error=counts["lean_error"],
             fault=counts["fault"],
+            rejected=counts["rejected"],
             faults_by_kind=faults,
+            reasons=reasons,
             wall_seconds=finished - self._started,
             latency_mean=sum(latencies) / len(latencies) if latencies else None,
             latency_p50=pick(0.5),
             latency_p99=pick(0.99),
             latency_max=latencies[-1] if latencies else None,
         )
+
+
+def _cancelled(entry: BatchResult) -> bool:
+    """Cancelled by its caller: not a result worth keeping (a resumed run does it again)."""
+    from concurrent.futures import CancelledError
+
+    return isinstance(entry.result, CancelledError)

@@ -55,6 +55,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from functools import partial
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from leanpool._arguments import check_timeout
@@ -73,6 +74,8 @@ if TYPE_CHECKING:
     from leanpool._batch import Batch
     from leanpool._config import LeanREPLConfig
     from leanpool._server import Response
+    from leanpool._verdict import VerdictPolicy
+    from leanpool._verify import Verification, Verifier
 
 _live_pools: weakref.WeakSet[LeanPool] = weakref.WeakSet()
 _exit_hook_lock = threading.Lock()
@@ -205,6 +208,7 @@ class LeanPool:
         self.max_in_flight = max_in_flight or max(32, self.max_workers * max_batch * 2)
         self._sessions = itertools.count(1)
         self._session_requests = itertools.count(1)
+        self._verifier: Verifier | None = None
         self._dispatcher = Dispatcher(
             config,
             server_options,
@@ -330,11 +334,97 @@ class LeanPool:
             for future in window.values():
                 future.cancel()
 
-    def batch(self, progress: bool | None = None, *, allow_sorry: bool = False) -> Batch:
-        """A context manager collecting many requests; on exit all results are in."""
+    def verify(
+        self,
+        code: str,
+        *,
+        formal_statement: str | None = None,
+        header: str | None = None,
+        timeout: float | EllipsisType | None = ...,
+        policy: VerdictPolicy | None = None,
+        **policy_options: Any,
+    ) -> Verification:
+        """Judge `code` under the verdict policy (see `leanpool._verdict`): Lean's answer, the
+        axioms of every theorem it declares and, with `formal_statement`, that it proves that
+        statement. Policy options: ``allow_sorry``, ``allowed_axioms``, ``allow_native``,
+        ``allow_metaprograms``, ``check_axioms`` (or a whole `VerdictPolicy` as `policy`)."""
+        return self.submit_verification(
+            code,
+            formal_statement=formal_statement,
+            header=header,
+            timeout=timeout,
+            policy=policy,
+            **policy_options,
+        ).result()
+
+    async def async_verify(
+        self,
+        code: str,
+        *,
+        formal_statement: str | None = None,
+        header: str | None = None,
+        timeout: float | EllipsisType | None = ...,
+        policy: VerdictPolicy | None = None,
+        **policy_options: Any,
+    ) -> Verification:
+        """`verify` for asyncio; cancelling the awaiting task cancels the verification."""
+        future = self.submit_verification(
+            code,
+            formal_statement=formal_statement,
+            header=header,
+            timeout=timeout,
+            policy=policy,
+            **policy_options,
+        )
+        return await asyncio.wrap_future(future)
+
+    def submit_verification(
+        self,
+        code: str,
+        *,
+        formal_statement: str | None = None,
+        header: str | None = None,
+        timeout: float | EllipsisType | None = ...,
+        policy: VerdictPolicy | None = None,
+        **policy_options: Any,
+    ) -> Future[Verification]:
+        """`verify` without waiting: a future of the `Verification`. Bad input (no code, a
+        reference statement with no theorem) raises `RequestError` here."""
+        from leanpool._verify import Submission, Verifier
+
+        self._check_open()
+        if not isinstance(code, str) or not code.strip():
+            raise RequestError("Empty submission: there is nothing for Lean to check.")
+        timeout = check_timeout(self.timeout if timeout is ... else timeout)
+        if self._verifier is None:
+            self._verifier = Verifier(self, remember=self.dedup)
+        return self._verifier.submit(
+            Submission(code, formal_statement, header),
+            make_policy(policy, policy_options),
+            timeout,
+        )
+
+    def batch(
+        self,
+        progress: bool | None = None,
+        *,
+        allow_sorry: bool = False,
+        policy: VerdictPolicy | None = None,
+        **policy_options: Any,
+    ) -> Batch:
+        """A context manager collecting many requests; on exit all results are in.
+
+        Commands are judged by the verdict policy (`verify`); its options as in `verify`.
+        """
         from leanpool._batch import Batch
 
-        return Batch(self, progress=self._want_progress(progress), allow_sorry=allow_sorry)
+        if allow_sorry:
+            policy_options.setdefault("allow_sorry", True)
+        return Batch(
+            self,
+            progress=self._want_progress(progress),
+            policy=make_policy(policy, policy_options),
+        )
 
     def session(self) -> PoolSession:
         """A handle for stateful work (env / proof-state ids that stay valid)."""
@@ -453,6 +543,25 @@ class LeanPool:
         from leanpool._progress import track
 
         return track(results, total=total, description="Lean")
+
+
+def make_policy(policy: VerdictPolicy | None, options: dict[str, Any]) -> VerdictPolicy:
+    """`policy`, or one built from keyword options (a clear error for an unknown one)."""
+    import dataclasses
+
+    from leanpool._verdict import VerdictPolicy
+
+    if policy is not None:
+        return dataclasses.replace(policy, **options) if options else policy
+    known = {f.name for f in dataclasses.fields(VerdictPolicy)}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(
+            f"Unknown verdict policy option(s): {sorted(unknown)}; the options are {sorted(known)}"
+        )
+    if "allowed_axioms" in options:
+        options = {**options, "allowed_axioms": tuple(options["allowed_axioms"])}
+    return VerdictPolicy(**options)
 
 
 def _check_server_options(options: dict[str, Any]) -> None:

@@ -80,9 +80,10 @@ class ProgressTracker:
     def set_total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
-    def advance(self, outcome: Any) -> None:
+    def advance(self, outcome: Any, failed: bool | None = None) -> None:
+        """One more done; failed as `failed` says, else as judged from `outcome`."""
         self._done += 1
-        if is_failure(outcome):
+        if is_failure(outcome) if failed is None else failed:
             self._failed += 1
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0

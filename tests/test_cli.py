@@ -120,7 +120,8 @@ def test_jsonl_with_headers_ids_and_malformed_lines(tmp_path: Path) -> None:
     assert by_source["7"]["id"] == 7
     assert by_source["6"]["id"].endswith("data.jsonl:6")  # no id: the line is the id
     assert by_source["6"]["verdict"] == "lean_error"
-    assert by_source["8"]["verdict"] == "lean_error" and by_source["8"]["uses_sorry"]
+    assert by_source["8"]["verdict"] == "rejected" and by_source["8"]["uses_sorry"]
+    assert by_source["8"]["reasons"] == ["sorry"]
 
 
 def test_error_positions_are_relative_to_the_code_not_the_header(tmp_path: Path) -> None:
@@ -155,21 +156,21 @@ def test_allow_sorry_counts_sorry_as_passed(tmp_path: Path) -> None:
     (tmp_path / "s.lean").write_text(SORRY)
     strict, strict_results = verify(tmp_path, "s.lean")
     lenient, lenient_results = verify(tmp_path, "s.lean", "--allow-sorry")
-    assert (strict.returncode, strict_results[0]["verdict"]) == (1, "lean_error")
+    assert (strict.returncode, strict_results[0]["verdict"]) == (1, "rejected")
     assert (lenient.returncode, lenient_results[0]["verdict"]) == (0, "passed")
 
 
 def test_faults_are_typed_and_do_not_sink_the_run(tmp_path: Path) -> None:
     (tmp_path / "good.lean").write_text(GOOD)
-    (tmp_path / "hang.lean").write_text("#eval 1 --!sim hang\n")
-    (tmp_path / "crash.lean").write_text("#eval 2 --!sim crash\n")
+    (tmp_path / "hang.lean").write_text("theorem h : 1 = 1 := rfl --!sim hang\n")
+    (tmp_path / "crash.lean").write_text("theorem c : 1 = 1 := rfl --!sim crash\n")
     done, results = verify(tmp_path, "--timeout", "2", "good.lean", "hang.lean", "crash.lean")
     assert done.returncode == 1, done.stdout + done.stderr
     outcome = {r["id"]: (r["verdict"], r.get("fault")) for r in results}
     assert outcome == {
         "good.lean": ("passed", None),
         "hang.lean": ("fault", "LeanTimeoutError"),
-        "crash.lean": ("fault", "LeanCrashError"),
+        "crash.lean": ("fault", "TruncatedResponseError"),  # died mid-answer: a crash
     }
     assert "LeanTimeoutError" in done.stdout  # the summary breaks faults down by kind
 

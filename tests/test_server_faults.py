@@ -191,7 +191,7 @@ def test_a_repl_that_died_while_idle_fails_no_request(
         assert dying.pid is not None
         os.kill(dying.pid, signal.SIGKILL)
         time.sleep(0.2)
-    with pytest.raises(ServerNotRunningError, match="not sent.*Between requests.*SIGKILL"):
+    with pytest.raises(ServerNotRunningError, match=r"not sent.*Between requests.*SIGKILL"):
         server.run(Command(cmd="#eval 3 * 11"))  # before: LeanCrashError, as if it had run
     assert eval_value(auto.run(Command(cmd="#eval 3 * 11"))) == "33"
     assert auto.restart_counts["crash"] == 1

@@ -30,6 +30,14 @@ class ProofInput:
     source: str  # "path" or "path:line", for messages
     command: str
     header_lines: int = 0  # lines before the user's code (header + blank line), for positions
+    code: str | None = None  # the user's code (None: `command` is all of it)
+    header: str | None = None  # the dataset's header, trusted (the reference is read in it)
+    formal_statement: str | None = None  # the reference statement the code must prove
+
+    @property
+    def submission(self) -> tuple[str, str | None]:
+        """(code, header) as `LeanPool.verify` takes them."""
+        return (self.code if self.code is not None else self.command), self.header
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,9 @@ def read_jsonl(path: Path) -> Iterator[Input]:
 
 
 def parse_jsonl_line(line: str, source: str) -> Input:
-    """One dataset line: ``{"id": ..., "code": "...", "header": "import Mathlib"}``."""
+    """One dataset line: ``{"id": ..., "code": "...", "header": "import Mathlib",
+    "formal_statement": "theorem ... := by sorry"}`` (header and statement optional;
+    ``statement`` is accepted for ``formal_statement``)."""
     try:
         record = loads_deep(line)  # a dataset's extra fields may nest deeply
     except json.JSONDecodeError as exc:
@@ -146,5 +156,18 @@ def parse_jsonl_line(line: str, source: str) -> Input:
         return InputProblem(item_id, source, f'{source}: "code" is empty')
     if header is not None and not isinstance(header, str):
         return InputProblem(item_id, source, f'{source}: "header" must be a string')
+    statement = record.get("formal_statement", record.get("statement"))
+    if statement is not None and (not isinstance(statement, str) or not statement.strip()):
+        return InputProblem(
+            item_id, source, f'{source}: "formal_statement" must be a non-empty string'
+        )
     command = command_text(code, header)
-    return ProofInput(item_id, source, command, command.count("\n") - code.count("\n"))
+    return ProofInput(
+        item_id,
+        source,
+        command,
+        command.count("\n") - code.count("\n"),
+        code=code,
+        header=header if header is not None and header.strip() else None,
+        formal_statement=statement,
+    )

@@ -1,23 +1,37 @@
 """`leanpool verify`: check many proofs on a pool, write one JSONL line per input, summarise.
 
-Exit status: 0 when every input passed, 1 when some failed (rejected by Lean, or a fault such as a
-timeout), 2 on usage or input errors (a missing path, a malformed JSONL line), which take
-precedence: a run whose inputs were partly unreadable is not a clean verdict on the dataset.
+Verdicts follow the verdict policy (`leanpool._verdict`): a proof passes only when Lean accepted
+it, it uses no `sorry` and only the standard axioms, nothing in it switches checking off, and (with
+a ``formal_statement``) it proves that statement. Each line of the output says why not
+(``reasons``).
+
+Nothing is lost when a run is stopped: each result is appended to the output file the moment it
+is known, as one complete line (a run that completes then puts the lines in input order).
+SIGINT and SIGTERM stop the pool at once and keep every finished result (exit 130 / 143);
+SIGKILL loses only the proofs in flight. ``--resume`` skips the ids already in the output file
+(a torn last line is cut off) and appends the rest.
+
+Exit status: 0 when every input passed, 1 when some failed (rejected by Lean or the policy, or a
+fault such as a timeout), 2 on usage or input errors (a missing path, a malformed JSONL line),
+which take precedence: a run whose inputs were partly unreadable is not a clean verdict on the
+dataset.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, Literal
+from functools import partial
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -31,7 +45,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanpool._batch import Verdict, verdict_of
+from leanpool._batch import BatchResult
 from leanpool._cli._configs import (
     SETUP_HINT,
     SIMULATOR_LABEL,
@@ -42,6 +56,7 @@ from leanpool._cli._configs import (
 from leanpool._cli._inputs import Input, InputProblem, ProofInput, read_inputs
 from leanpool._cli._sandbox import add_sandbox_arguments, sandbox_options
 from leanpool._pool import LeanPool
+from leanpool._results_file import ResultsFile, id_key
 from leanpool._stats import PoolStats
 from leanpool.protocol import LeanError
 
@@ -50,8 +65,13 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 _FAILURES_SHOWN = 10
 
-CliVerdict = Literal["passed", "lean_error", "fault", "input_error"]
-VERDICTS: tuple[CliVerdict, ...] = ("passed", "lean_error", "fault", "input_error")
+CliVerdict = Literal["passed", "lean_error", "rejected", "fault", "input_error"]
+VERDICTS: tuple[CliVerdict, ...] = ("passed", "lean_error", "rejected", "fault", "input_error")
+EXIT_SIGNALLED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived: stop as for Ctrl-C (a BaseException, so nothing swallows it)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,15 +80,24 @@ def add_parser(subparsers: Any) -> None:
         help="check .lean files, directories of them, or JSONL datasets",
         description="Check proofs on a pool of Lean REPLs. PATH is a .lean file, a directory "
         "(searched for .lean files), or a JSONL file with one proof per line: "
-        '{"id": ..., "code": "theorem ...", "header": "import Mathlib"} (header optional). '
-        "Exit status: 0 all passed, 1 some failed, 2 usage or input errors.",
+        '{"id": ..., "code": "theorem ...", "header": "import Mathlib", '
+        '"formal_statement": "theorem ... := by sorry"} (header and formal_statement '
+        "optional). A proof passes when Lean accepts it, it uses no sorry and only the "
+        "standard axioms, nothing in it switches checking off, and it proves formal_statement "
+        "when given. Exit status: 0 all passed, 1 some failed, 2 usage or input errors.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="inputs to check")
     parser.add_argument(
         "-o",
         "--output",
         metavar="FILE",
-        help="write one JSON line per input (id, verdict, errors, seconds); '-' for stdout",
+        help="append one JSON line per input as it completes (id, verdict, reasons, errors, "
+        "seconds); '-' for stdout",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the results already in --output and check only the inputs not there yet",
     )
     run = parser.add_argument_group("pool")
     run.add_argument(
@@ -94,8 +123,32 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="replace each worker after N proofs (bounds memory growth)",
     )
-    run.add_argument(
+    policy = parser.add_argument_group("verdict policy")
+    policy.add_argument(
         "--allow-sorry", action="store_true", help="count proofs that use sorry as passed"
+    )
+    policy.add_argument(
+        "--allow-axiom",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also allow this axiom (repeatable; propext, Classical.choice and Quot.sound are)",
+    )
+    policy.add_argument(
+        "--allow-native",
+        action="store_true",
+        help="allow native computation (native_decide, decide +native): it trusts compiled code",
+    )
+    policy.add_argument(
+        "--allow-metaprograms",
+        action="store_true",
+        help="allow syntax extensions and metaprograms (macro, elab, #eval, ...) in proofs",
+    )
+    policy.add_argument(
+        "--no-axiom-check",
+        dest="check_axioms",
+        action="store_false",
+        help="do not ask Lean for each theorem's axioms (one command less per proof)",
     )
     run.add_argument(
         "--progress",
@@ -120,18 +173,26 @@ class Record:
     uses_sorry: bool = False
     seconds: float | None = None
     fault_kind: str | None = None
+    reasons: tuple[str, ...] = ()
+    axioms: dict[str, list[str]] | None = None
+    recorded: dict[str, Any] | None = None  # its line from an earlier run (--resume)
 
     def as_json(self) -> dict[str, Any]:
+        if self.recorded is not None:
+            return self.recorded
         line: dict[str, Any] = {
             "id": self.input.id,
             "source": self.input.source,
             "verdict": self.verdict,
+            "reasons": list(self.reasons),
             "errors": self.errors or [],
             "uses_sorry": self.uses_sorry,
             "seconds": None if self.seconds is None else round(self.seconds, 4),
         }
         if self.fault_kind is not None:
             line["fault"] = self.fault_kind
+        if self.axioms:
+            line["axioms"] = self.axioms
         return line
 
     def first_error(self) -> str:
@@ -139,10 +200,12 @@ class Record:
             text = str(error.get("message", ""))
             where = f"{error['line']}:{error['column']}: " if "line" in error else ""
             return where + text.strip().splitlines()[0] if text.strip() else where
+        if self.reasons:
+            return ", ".join(self.reasons)
         return "uses sorry" if self.uses_sorry else ""
 
 
-def describe_outcome(record: Record, outcome: Any, verdict: Verdict) -> None:
+def describe_outcome(record: Record, outcome: Any, verdict: CliVerdict) -> None:
     """Fill a record's errors from a response or an exception."""
     record.verdict = verdict
     if isinstance(outcome, BaseException):
@@ -179,6 +242,9 @@ def describe_outcome(record: Record, outcome: Any, verdict: Verdict) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     console = Console(stderr=to_stdout, highlight=False)
+    if args.resume and (not args.output or to_stdout):
+        console.print("[bold red]--resume needs --output FILE[/] (the results to go on from).")
+        return EXIT_USAGE
     simulator = uses_simulator(args)
     if simulator:
         console.print(
@@ -186,24 +252,36 @@ def run_verify(args: argparse.Namespace) -> int:
             "from a toy elaborator, not from Lean."
         )
     records = [Record(item) for item in read_inputs(args.paths)]
+    output = _open_output(args)
+    if output is not None and output.done:
+        resumed = _take_recorded(records, output)
+        console.print(f"Resuming: {resumed} results already in {args.output} are kept.")
     for record in records:
-        if isinstance(record.input, InputProblem):
+        if isinstance(record.input, InputProblem) and record.recorded is None:
             record.verdict = "input_error"
             record.errors = [{"kind": "input_error", "message": record.input.message}]
             console.print(f"[red]input error[/] {_escape(record.input.message)}")
-    proofs = [r for r in records if isinstance(r.input, ProofInput)]
+            _emit(output, to_stdout, record)
+    proofs = [r for r in records if isinstance(r.input, ProofInput) and r.recorded is None]
 
     started = time.monotonic()
     stats: PoolStats | None = None
-    if proofs:
-        outcome = _check_proofs(args, console, proofs, simulator)
-        if isinstance(outcome, int):
-            return outcome
-        stats = outcome
+    status: int | None = None
+    try:
+        if proofs:
+            outcome = _check_proofs(args, console, proofs, simulator, output, to_stdout)
+            if isinstance(outcome, int):
+                status = outcome
+            else:
+                stats = outcome
+        if output is not None and status is None:  # complete: lines in input order
+            output.rewrite_in_order([r.input.id for r in records])
+    finally:
+        if output is not None:
+            output.close()
+    if status is not None:
+        return status
     wall = time.monotonic() - started
-
-    if args.output:
-        _write_output(args.output, records)
     _print_summary(console, records, wall, simulator, args, stats)
     counts = Counter(r.verdict for r in records)
     if counts["input_error"] or not records:
@@ -211,8 +289,50 @@ def run_verify(args: argparse.Namespace) -> int:
     return EXIT_PASSED if counts["passed"] == len(records) else EXIT_FAILED
 
 
+def _open_output(args: argparse.Namespace) -> ResultsFile | None:
+    if not args.output or args.output == "-":
+        return None
+    return ResultsFile(args.output, resume=args.resume)
+
+
+def _take_recorded(records: list[Record], output: ResultsFile) -> int:
+    """Records whose id is already in the output: taken as they were written."""
+    taken = 0
+    for record in records:
+        line = output.done.get(id_key(record.input.id))
+        if line is None:
+            continue
+        record.recorded = line
+        verdict = line.get("verdict")
+        record.verdict = verdict if verdict in VERDICTS else "fault"
+        record.reasons = tuple(line.get("reasons") or ())
+        record.errors = line.get("errors") or []
+        record.seconds = line.get("seconds")
+        taken += 1
+    return taken
+
+
+def _emit(output: ResultsFile | None, to_stdout: bool, record: Record) -> None:
+    """Write one finished record now: to the output file (appended, one line), or stdout."""
+    if output is not None:
+        output.append(record.as_json())
+    elif to_stdout:
+        line = json.dumps(record.as_json(), ensure_ascii=False, default=str)
+        with _STDOUT_LOCK:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
 def _check_proofs(
-    args: argparse.Namespace, console: Console, proofs: list[Record], simulator: bool
+    args: argparse.Namespace,
+    console: Console,
+    proofs: list[Record],
+    simulator: bool,
+    output: ResultsFile | None,
+    to_stdout: bool,
 ) -> PoolStats | int:
     """Run every proof through a pool: the pool's statistics, or an exit status."""
     from leanpool._errors import LeanSetupError
@@ -243,45 +363,102 @@ def _check_proofs(
     if show_progress:
         progress.start()
     try:
-        with pool:
-            _submit_all(pool, proofs, args.allow_sorry, progress, task)
+        with _stop_on_sigterm(), pool:
+            _submit_all(pool, proofs, args, progress, task, output, to_stdout)
             return pool.stats()
-    except KeyboardInterrupt:
-        console.print("[bold red]Interrupted[/]: the pool was shut down.")
-        return 130
+    except (KeyboardInterrupt, Stopped) as exc:
+        which = signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT
+        kept = sum(1 for r in proofs if r.verdict is not None)
+        where = f", in {args.output}" if output is not None else ""
+        console.print(
+            f"[bold red]Stopped by {which.name}[/]: the pool was shut down; {kept} finished "
+            f"results are kept{where}. Run again with --resume to go on."
+        )
+        return EXIT_SIGNALLED[which]
     finally:
         if show_progress:
             progress.stop()
 
 
-def _submit_all(
-    pool: LeanPool, proofs: list[Record], allow_sorry: bool, progress: Progress, task: TaskID
-) -> None:
-    """Submit every proof in one batch and wait; then fill each record from its result.
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops the run as Ctrl-C does (the default would end the process at once,
+    leaving workers to notice by themselves and loky's semaphores to leak)."""
 
-    The progress bar advances from done-callbacks (on the pool's callback threads); records are
-    filled after the batch, when every entry is known to hold its verdict.
-    """
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _submit_all(
+    pool: LeanPool,
+    proofs: list[Record],
+    args: argparse.Namespace,
+    progress: Progress,
+    task: TaskID,
+    output: ResultsFile | None,
+    to_stdout: bool,
+) -> None:
+    """Submit every proof in one batch; each record is filled and written as it completes."""
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def finished(future: Any) -> None:
-        try:
-            outcome = future.result()
-        except BaseException as exc:  # CancelledError included
-            outcome = exc
+    def finished(record: Record, done: Any) -> None:
+        if done.cancelled():
+            return
+        entry: BatchResult = done.result()
+        if entry.verdict is None or _stopping(entry):
+            return
+        describe_outcome(record, entry.result, entry.verdict)
+        record.seconds = entry.seconds
+        record.reasons = entry.reasons
+        if entry.verification is not None:
+            record.axioms = entry.verification.axioms or None
+        _emit(output, to_stdout, record)
         with lock:
-            counts["passed" if verdict_of(outcome, allow_sorry) == "passed" else "failed"] += 1
+            counts["passed" if record.verdict == "passed" else "failed"] += 1
             passed, failed = counts["passed"], counts["failed"]
         progress.update(task, advance=1, passed=passed, failed=failed)
 
-    with pool.batch(progress=False, allow_sorry=allow_sorry) as batch:
+    policy: dict[str, Any] = {
+        "allow_sorry": args.allow_sorry,
+        "allow_native": args.allow_native,
+        "allow_metaprograms": args.allow_metaprograms,
+        "check_axioms": args.check_axioms,
+    }
+    if args.allow_axiom:
+        from leanpool._verdict import STANDARD_AXIOMS
+
+        policy["allowed_axioms"] = (*STANDARD_AXIOMS, *args.allow_axiom)
+    with pool.batch(progress=False, **policy) as batch:
         for record in proofs:
             assert isinstance(record.input, ProofInput)
-            batch.submit(record.input.command, id=record.input.id).add_done_callback(finished)
-    for record, entry in zip(proofs, batch.results, strict=True):
-        describe_outcome(record, entry.result, entry.verdict or "fault")
-        record.seconds = entry.seconds
+            code, header = record.input.submission
+            future = batch.submit(
+                code,
+                id=record.input.id,
+                header=header,
+                formal_statement=record.input.formal_statement,
+            )
+            future.add_done_callback(partial(finished, record))
+
+
+def _stopping(entry: BatchResult) -> bool:
+    """An entry ended by the run being stopped (not a verdict: a resumed run checks it)."""
+    from concurrent.futures import CancelledError
+
+    from leanpool._errors import PoolShutdownError
+
+    return isinstance(entry.result, (CancelledError, PoolShutdownError))
 
 
 def _make_progress(console: Console) -> Progress:
@@ -305,23 +482,6 @@ def _progress_visible(console: Console) -> bool:
 
 
 # ------------------------------------------------------------------------------------- output
-def _write_output(target: str, records: Sequence[Record]) -> None:
-    handle: IO[str]
-    if target == "-":
-        handle = sys.stdout
-    else:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        handle = open(target, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-    try:
-        for record in records:
-            handle.write(json.dumps(record.as_json(), ensure_ascii=False, default=str) + "\n")
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
-        else:
-            handle.flush()
-
-
 def _print_summary(
     console: Console,
     records: Sequence[Record],
@@ -331,7 +491,14 @@ def _print_summary(
     stats: PoolStats | None,
 ) -> None:
     counts = Counter(r.verdict for r in records)
-    faults = Counter(r.fault_kind for r in records if r.verdict == "fault")
+    faults = Counter(r.fault_kind or "fault" for r in records if r.verdict == "fault")
+    reasons = Counter(
+        reason
+        for r in records
+        if r.verdict in ("rejected", "fault")
+        for reason in r.reasons
+        if not reason.startswith("fault:")
+    )
     total = len(records)
     title = "leanpool verify: SIMULATOR run (not real Lean)" if simulator else "leanpool verify"
     console.print(f"[bold]{title}[/]")
@@ -339,13 +506,21 @@ def _print_summary(
     table.add_column("verdict")
     table.add_column("count", justify="right")
     table.add_column("share", justify="right")
-    styles = {"passed": "green", "lean_error": "red", "fault": "yellow", "input_error": "magenta"}
+    styles = {
+        "passed": "green",
+        "lean_error": "red",
+        "rejected": "red",
+        "fault": "yellow",
+        "input_error": "magenta",
+    }
     for verdict in VERDICTS:
         share = f"{100 * counts[verdict] / total:.0f}%" if total else "-"
         table.add_row(f"[{styles[verdict]}]{verdict}[/]", str(counts[verdict]), share)
     table.add_row("[bold]total[/]", str(total), "", end_section=True)
     for kind, count in sorted(faults.items()):
         table.add_row(f"  fault: {kind}", str(count), "")
+    for reason, count in sorted(reasons.items()):
+        table.add_row(f"  reason: {_escape(reason)}", str(count), "")
     console.print(table)
 
     latencies = sorted(r.seconds for r in records if r.seconds is not None)
