@@ -696,6 +696,8 @@ class ReplSandbox:
         self._seccomp: tuple[_SockFprog, ctypes.Array[_SockFilter]] | None = None
         self._unshare_flags = _CLONE_NEWUSER | _CLONE_NEWNET if support.namespaces else 0
         try:
+            for path in policy.write_paths:  # (again: a rule needs the directory to exist)
+                os.makedirs(path, exist_ok=True)
             if support.landlock_abi > 0:
                 self._ruleset_fd = _build_ruleset(
                     support.landlock_abi, policy.read_paths, (self.scratch, *policy.write_paths)
