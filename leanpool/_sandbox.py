@@ -627,7 +627,7 @@ def read_paths(
     """Where a REPL may read (and execute): see the module docstring. Missing paths are kept;
     they are skipped when the ruleset is built."""
     home = env.get("HOME") or os.path.expanduser("~")
-    paths: list[str] = [*_SYSTEM_READ, cwd]
+    paths: list[str] = [*_SYSTEM_READ, *_SYSTEM_FILES, cwd]
     if cache_dir:
         paths.append(cache_dir)
     executable = os.path.realpath(argv[0]) if argv else ""

@@ -202,9 +202,21 @@ def test_files_outside_the_readable_places_cannot_be_read(
         refused = server.run(FileCommand(path=str(secret)))
         parent_environ = server.run(FileCommand(path=f"/proc/{os.getpid()}/environ"))
         own = server.run(Command(cmd="#eval 1 --!sim write=/dev/null"))  # devices still work
+        own_proc_and_system = [
+            server.run(FileCommand(path=path))
+            for path in (
+                "/proc/self/maps",
+                "/proc/self/status",
+                "/sys/devices/system/cpu/online",
+                "/etc/passwd",
+            )
+            if os.path.exists(path)
+        ]
     finally:
         server.close()
     assert isinstance(refused, LeanError) and "permission denied" in refused.message
+    for readable in own_proc_and_system:  # what the dynamic loader and Lean's runtime read
+        assert not isinstance(readable, LeanError), readable
     # The owner's environment through /proc: Landlock keeps other processes' entries closed.
     assert isinstance(parent_environ, LeanError) and "permission denied" in parent_environ.message
     assert isinstance(own, CommandResponse) and own.messages[1].data == "created /dev/null"

@@ -59,7 +59,7 @@ def _header(request: Request) -> list[str]:
     if request.kind == "file":
         try:
             text = Path(request.text("path") or "").read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, ValueError):  # unreadable, or not UTF-8: the backend answers that
             return []
     return header_modules(text)[0] if request.kind in ("command", "file") and text else []
 
