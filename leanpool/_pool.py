@@ -438,8 +438,17 @@ class LeanPool:
         return self._dispatcher.stats.snapshot()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting requests; finish (or cancel) the queued ones; end every worker."""
-        self._dispatcher.shutdown(wait=wait, cancel_futures=cancel_futures)
+        """Stop accepting requests; finish (or cancel) the queued ones; end every worker.
+
+        Ctrl-C while it waits (also when leaving a ``with`` block) ends everything at once, as
+        Ctrl-C inside the block does.
+        """
+        try:
+            self._dispatcher.shutdown(wait=wait, cancel_futures=cancel_futures)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+                self._terminate()
+            raise
         if wait:
             _live_pools.discard(self)
 
