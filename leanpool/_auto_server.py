@@ -448,6 +448,7 @@ class AutoLeanServer(LeanServer):
                 [timeouts[i] for i in sent],
                 verbose,
                 skip=None if skip is None else partial(_skip_sent, skip, sent),
+                indexes=sent,
             )
             progressed = any(o is not NOT_RUN for o in outcomes)
             for position, (index, outcome) in enumerate(zip(sent, outcomes, strict=True)):

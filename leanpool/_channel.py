@@ -82,9 +82,10 @@ class Exchange:
     """One pipelined exchange over a `ReplProcess`; see the module docstring.
 
     `skip(i)`, when given, is asked right before request `i` would be written; True marks it
-    `SKIPPED` and it is never sent. `on_clock(deadline)` is told the deadline (a
-    `time.monotonic()` value, or None for none) whenever another request starts being served, and
-    None when the exchange ends: a pool worker publishes it for the parent's watchdog.
+    `SKIPPED` and it is never sent. `on_clock(deadline, i)` is told the deadline (a
+    `time.monotonic()` value, or None for none) and the index of the request the REPL starts
+    serving whenever that changes, and ``(None, None)`` when the exchange ends: a pool worker
+    publishes both for the parent (its watchdog, and which request a worker's death is charged to).
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class Exchange:
         rss_limit_mb: float | None = None,
         watchdog_interval: float = 0.05,
         skip: Callable[[int], bool] | None = None,
-        on_clock: Callable[[float | None], None] | None = None,
+        on_clock: Callable[[float | None, int | None], None] | None = None,
     ) -> None:
         self.proc = proc
         self.reader = reader
@@ -170,9 +171,11 @@ class Exchange:
             if self.reader.failure is not None and not self.done:
                 self._fault(self._protocol_error(self.reader.failure))
                 return
-            if self.done:
-                if self.reader.buffered:
-                    self._fault(self._excess_output(bytes(self.reader.buffered)), False)
+            if self.done:  # more than was asked for, in the read that held the last answer
+                failure = self.reader.failure  # (the reader refused it already: not JSON)
+                if self.reader.buffered or failure is not None:
+                    data = failure.data if failure is not None else bytes(self.reader.buffered)
+                    self._fault(self._excess_output(data), False)
                 return
             if len(chunk) < _READ_CHUNK:
                 break
@@ -361,7 +364,8 @@ class Exchange:
 
     def _tell_clock(self, deadline: float | None) -> None:
         if self._on_clock is not None:
-            self._on_clock(deadline)
+            serving = self._awaiting[0] if deadline is not None or self._awaiting else None
+            self._on_clock(deadline, None if self.done else serving)
 
     def _deadline(self) -> float | None:
         if self.done or self._started_at is None or not self._awaiting:

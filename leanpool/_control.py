@@ -4,7 +4,8 @@ The parent cannot ask a busy worker anything: the worker's only channel is the l
 which it reads between tasks. So each worker generation gets a page both sides map:
 
 * **Heartbeat.** A thread of the worker writes the time every `BEAT_INTERVAL`, and the worker's
-  server writes the deadline of the request its REPL is serving. The parent's watchdog replaces a
+  server writes the deadline and the ticket of the request its REPL is serving (when the worker
+  dies, only that request is charged with its death). The parent's watchdog replaces a
   worker whose heartbeat stops (SIGSTOPped, frozen, its interpreter wedged) or whose request
   overran its deadline by a grace (the worker failed to enforce its own timeout): without it,
   such a worker would hold its requests, and `shutdown()`, forever.
@@ -37,6 +38,7 @@ _RING = 4096  # cancellation slots; a ticket lands in slot `ticket % _RING`
 _HEADER = struct.Struct("<dd")  # heartbeat, deadline (0.0: none); each written by one thread
 _SECONDS = struct.Struct("<d")
 _TICKET = struct.Struct("<q")
+_SERVING_OFFSET = 16
 _RING_OFFSET = 64
 _SIZE = _RING_OFFSET + _RING * _TICKET.size
 
@@ -71,6 +73,10 @@ class ControlPage:
         deadline = float(_HEADER.unpack_from(self._map, 0)[1])
         return deadline or None
 
+    def serving(self) -> int:
+        """The ticket of the request the worker's REPL serves (0: none)."""
+        return int(_TICKET.unpack_from(self._map, _SERVING_OFFSET)[0])
+
     def cancel(self, ticket: int) -> None:
         _TICKET.pack_into(self._map, _RING_OFFSET + (ticket % _RING) * _TICKET.size, ticket)
 
@@ -99,8 +105,10 @@ class WorkerControl:
     def beat(self) -> None:
         _SECONDS.pack_into(self._map, 0, time.monotonic())
 
-    def publish_deadline(self, deadline: float | None) -> None:
-        """Called by the worker's server as its REPL starts on a request (None: idle, or none)."""
+    def publish(self, deadline: float | None, ticket: int) -> None:
+        """Called as the worker's REPL starts on a request: its deadline (None: none) and ticket
+        (0: idle, or a request of the worker's own, such as a replay)."""
+        _TICKET.pack_into(self._map, _SERVING_OFFSET, ticket)
         _SECONDS.pack_into(self._map, _SECONDS.size, deadline or 0.0)
 
     def cancelled(self, ticket: int) -> bool:

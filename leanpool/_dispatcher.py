@@ -58,6 +58,7 @@ _IMPORT_PENALTY = 3  # a stolen session's new header is imported again after res
 _WAKE_SECONDS = 0.25  # the dispatcher looks at its workers' heartbeats at least this often
 _TASK_SECONDS = 0.05  # work per task (see `_batch_limit`)
 _UNMEASURED_BATCH = 4  # requests per task until a request's time in a worker is measured
+_MAX_REQUEUES = 5  # lost workers a request survives when its REPL was not serving it
 
 
 def next_seq() -> int:
@@ -76,7 +77,8 @@ class Pending:
     session: PoolSession | None = None
     key: str | None = None  # deduplication key
     submitted: float = field(default_factory=time.monotonic)
-    worker_deaths: int = 0
+    worker_deaths: int = 0  # deaths of a worker while its REPL served this request
+    requeues: int = 0  # times it went back to the queue because its worker was lost
     generation: int = -1  # of the slot's worker it was last sent to
     slot: int = -1  # index of the slot it was last sent to
     ticket: int = 0  # its number on that worker's control page (for cancelling it there)
@@ -575,9 +577,10 @@ class Dispatcher:
     def _worker_died(self, slot: Slot, error: BaseException, reason: str = "worker_died") -> None:
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
         slot.in_flight.clear()
+        serving = slot.serving_ticket()  # before the worker (and its control page) is gone
         self._replace(slot, reason)
         pendings = [p for task in tasks for p in task.pendings]
-        self._requeue(pendings, error)
+        self._requeue(pendings, error, serving)
 
     def _watch_workers(self, now: float) -> None:
         """Replace workers that stopped answering (their requests are retried once)."""
@@ -599,17 +602,39 @@ class Dispatcher:
         slot.retire(reason)
         self._start_slot(slot)
 
-    def _requeue(self, pendings: list[Pending], error: BaseException) -> None:
-        """Send requests of a dead worker again (once), or report the death to them."""
+    def _requeue(
+        self, pendings: list[Pending], error: BaseException, serving: int | None = None
+    ) -> None:
+        """Send the requests of a lost worker again; a death is charged to one request only.
+
+        `serving` is the ticket of the request the worker's REPL was serving when it was lost
+        (0: none; None: not known, as with a Ray actor: then every request is charged). The
+        charged request runs again once more; the others, which finished (their results went
+        with the worker) or had not started, go back without a charge, up to `_MAX_REQUEUES`
+        times (so a request that kills its worker while no REPL serves it cannot loop).
+        """
         for pending in reversed(pendings):
+            charged = serving is None or (serving != 0 and pending.ticket == serving)
             pending.ticket = 0
-            pending.worker_deaths += 1
+            pending.requeues += 1
+            if charged:
+                pending.worker_deaths += 1
             if pending.worker_deaths > self.options.worker_death_retries:
                 self._settle(
                     pending,
                     WorkerCrashedError(
                         f"The pool worker died while running this request ({error!r}), "
                         f"{pending.worker_deaths} times.",
+                        returncode=None,
+                        stderr_tail="",
+                    ),
+                )
+            elif pending.requeues > _MAX_REQUEUES:
+                self._settle(
+                    pending,
+                    WorkerCrashedError(
+                        f"The pool lost the worker this request was sent to {pending.requeues} "
+                        f"times (the last: {error!r}).",
                         returncode=None,
                         stderr_tail="",
                     ),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 import subprocess
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -109,8 +110,9 @@ class LeanServer:
         self._reader = ResponseReader()
         self._dead_reason = "it has not been started"
         self._background: set[asyncio.Task[None]] = set()
-        # Told each request's deadline as the REPL starts on it (a pool worker's watchdog feed).
-        self.on_clock: Callable[[float | None], None] | None = None
+        # Told each request's deadline, and its index in the caller's batch, as the REPL starts
+        # on it; (None, None) when idle (a pool worker's feed for the parent).
+        self.on_clock: Callable[[float | None, int | None], None] | None = None
         self.start()
 
     # ---------------------------------------------------------------- lifecycle
@@ -320,8 +322,12 @@ class LeanServer:
         payloads: list[bytes],
         timeouts: Sequence[float | None],
         skip: Callable[[int], bool] | None = None,
+        indexes: Sequence[int] | None = None,
     ) -> Exchange:
+        """`indexes[i]`: the caller's index of payload i, for `on_clock` (None: not reported)."""
         proc = self._check_running()
+        hook = self.on_clock
+        on_clock = None if hook is None else partial(_report_clock, hook, indexes)
         return Exchange(
             proc,
             self._reader,
@@ -330,7 +336,7 @@ class LeanServer:
             rss_limit_mb=self.rss_limit_mb,
             watchdog_interval=self.watchdog_interval,
             skip=skip,
-            on_clock=self.on_clock,
+            on_clock=on_clock,
         )
 
     def _after_exchange(self, exchange: Exchange) -> None:
@@ -350,13 +356,14 @@ class LeanServer:
         timeouts: Sequence[float | None],
         verbose: bool = False,
         skip: Callable[[int], bool] | None = None,
+        indexes: Sequence[int] | None = None,
     ) -> list[Outcome]:
         """One pipelined exchange; the caller holds the server's lock.
 
         Whatever interrupts it (Ctrl-C, an exception from a signal handler) ends the REPL if a
         request was already written: its answer must not be read as the next request's.
         """
-        exchange = self._new_exchange(payloads, timeouts, skip)
+        exchange = self._new_exchange(payloads, timeouts, skip, indexes)
         if verbose:
             _log_sent(payloads)
         try:
@@ -458,6 +465,16 @@ class _Hold:
 
 
 __all__ = ["NOT_RUN", "LeanServer", "MemoryBackend", "Response"]
+
+
+def _report_clock(
+    hook: Callable[[float | None, int | None], None],
+    indexes: Sequence[int] | None,
+    deadline: float | None,
+    position: int | None,
+) -> None:
+    """`on_clock` in the caller's terms: the exchange position becomes the caller's index."""
+    hook(deadline, None if position is None or indexes is None else indexes[position])
 
 
 def _log_sent(payloads: list[bytes]) -> None:

@@ -167,6 +167,11 @@ class Slot:
         ):
             worker.control.cancel(pending.ticket)
 
+    def serving_ticket(self) -> int | None:
+        """The ticket of the request the worker's REPL serves now (0: none; None: unknown)."""
+        control = self.worker.control if self.worker is not None else None
+        return control.serving() if control is not None else None
+
     def unresponsive(self, now: float, grace: float) -> str | None:
         """Why the worker seems unable to answer (None: it looks fine, or cannot be watched)."""
         control = self.worker.control if self.worker is not None else None

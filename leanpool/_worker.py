@@ -132,6 +132,7 @@ class _WorkerState:
         self.server_options = server_options
         self.control = control
         self.server: AutoLeanServer | None = None
+        self.items: list[WorkItem] = []  # the batch being run (for the control page)
         self.cache = _WorkerCache()
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
@@ -146,8 +147,15 @@ class _WorkerState:
                 self.config, session_cache=self.cache, **self.server_options
             )
             if self.control is not None:
-                self.server.on_clock = self.control.publish_deadline
+                self.server.on_clock = self._publish
         return self.server
+
+    def _publish(self, deadline: float | None, index: int | None) -> None:
+        """The control page learns what the REPL serves: its deadline and the item's ticket."""
+        assert self.control is not None
+        items = self.items
+        ticket = items[index].ticket if index is not None and index < len(items) else 0
+        self.control.publish(deadline, ticket)
 
     def header_env(self, header: HeaderSplit) -> int:
         env = self.headers.get(header.key)
@@ -291,9 +299,13 @@ def _run(
     def cancelled(index: int) -> bool:
         return control is not None and control.cancelled(items[index].ticket)
 
-    return server.run_batch_raw(
-        requests,
-        timeouts=[item.timeout for item in items],
-        id_bases=[item.id_base for item in items],
-        skip=cancelled if control is not None else None,
-    )
+    state.items = items
+    try:
+        return server.run_batch_raw(
+            requests,
+            timeouts=[item.timeout for item in items],
+            id_bases=[item.id_base for item in items],
+            skip=cancelled if control is not None else None,
+        )
+    finally:
+        state.items = []

@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from concurrent.futures import CancelledError, Future, wait
+from typing import Any
 
 import psutil
 import pytest
@@ -195,8 +196,8 @@ class _OverrunWorker:
         while not self._stop.wait(0.1):
             self._worker_side.beat()
 
-    def submit(self, items: object) -> Future[object]:
-        self._worker_side.publish_deadline(time.monotonic() - 100)
+    def submit(self, items: list[Any]) -> Future[object]:
+        self._worker_side.publish(time.monotonic() - 100, items[0].ticket)
         return Future()
 
     def warm_up(self) -> Future[object]:
@@ -429,3 +430,31 @@ def test_a_task_that_fails_at_the_recycling_point_does_not_stall_its_slot() -> N
             with pytest.raises(LeanPoolError, match="failed unexpectedly"):
                 pool.submit(f"#eval {i}").result(timeout=10)
         assert pool.stats().recycles.get("max_tasks") == 3
+
+
+def test_a_workers_death_is_charged_to_the_request_its_repl_was_serving() -> None:
+    """Requests of a lost batch that had finished (their results went with the worker) or had
+    not started go back without a charge; only the one the REPL was serving is charged, and
+    only it fails when its worker is lost twice. Before: every request of the batch failed."""
+    requests = [f"#eval {i} --!sim sleep_ms=300" for i in range(5)]
+    requests[2] = "#eval 2 --!sim sleep_ms=5000"
+    with LeanPool(sim_config(), 1, dedup=False) as pool:
+        futures = [pool.submit(r) for r in requests]
+        slot = pool._dispatcher.slots[0]  # what the worker's control page says it serves
+        for _ in range(2):
+            deadline = time.monotonic() + 60
+            while slot.serving_ticket() != futures[2].owner.ticket or not futures[2].owner.ticket:
+                assert time.monotonic() < deadline, "request 2 never started"
+                time.sleep(0.02)
+            pid = pool.stats().workers[0]["pid"]
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)  # the kill is noticed; request 2 gets a new ticket when sent again
+        outcomes: list[object] = []
+        for future in futures:
+            try:
+                outcomes.append(eval_value(future.result(timeout=60)))
+            except WorkerCrashedError as exc:
+                outcomes.append(exc)
+    assert [o for i, o in enumerate(outcomes) if i != 2] == ["0", "1", "3", "4"]
+    assert isinstance(outcomes[2], WorkerCrashedError)
