@@ -9,6 +9,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,12 @@ def test_the_launch_starts_the_built_binary_in_lean_s_environment(fakes: FakeToo
 def test_a_second_construction_runs_no_build_step(fakes: FakeTools) -> None:
     first = LeanREPLConfig(lean_version="v4.19.0")
     fakes.clear_log()
+    started = time.monotonic()
     second = LeanREPLConfig(lean_version="v4.19.0")
+    elapsed = time.monotonic() - started
     assert fakes.actions() == ["git rev-parse"]
     assert second.launch == first.launch
-    assert second.setup_seconds >= 0.0
+    assert 0.0 < second.setup_seconds <= elapsed  # the setup it ran, within the construction
 
 
 def test_without_a_version_the_newest_release_is_used(fakes: FakeTools) -> None:
