@@ -222,3 +222,41 @@ def test_a_repl_killed_during_a_replay_is_a_crash_not_a_lost_state(auto: AutoLea
         auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=10)
     step = auto.run(ProofStep(proof_state=state, tactic="intro h"), timeout=10)
     assert isinstance(step, ProofStepResponse)
+
+
+def test_ids_of_a_plain_server_are_the_repls_own_and_usable_until_a_restart(
+    auto: AutoLeanServer,
+) -> None:
+    """Without the session cache: in the first process the ids are the REPL's own (as
+    LeanInteract's), every one usable; after a restart an old id raises StateLostError and new
+    ones keep growing past the old ones, usable again."""
+    proof = auto.run(Command(cmd=THEOREM))
+    assert isinstance(proof, CommandResponse)
+    assert (proof.env, proof.sorries[0].proof_state) == (0, 0)
+    step = auto.run(ProofStep(proof_state=0, tactic="intro h"))
+    assert isinstance(step, ProofStepResponse) and step.proof_state == 1
+    done = auto.run(ProofStep(proof_state=step.proof_state, tactic="exact h.symm"))
+    assert isinstance(done, ProofStepResponse) and done.proof_status == "Completed"
+    assert isinstance(auto.run(Command(cmd="#check t", env=proof.env)), CommandResponse)
+    auto.restart()
+    with pytest.raises(StateLostError):
+        auto.run(ProofStep(proof_state=step.proof_state, tactic="exact h.symm"))
+    with pytest.raises(StateLostError):
+        auto.run(Command(cmd="#check t", env=proof.env))
+    again = auto.run(Command(cmd=THEOREM))
+    assert isinstance(again, CommandResponse)
+    state = again.sorries[0].proof_state
+    assert again.env > proof.env and state is not None and state > done.proof_state
+    after = auto.run(ProofStep(proof_state=state, tactic="intro h"))
+    assert isinstance(after, ProofStepResponse) and after.proof_state > state
+
+
+def test_output_out_of_turn_in_a_batch_fails_neither_request(auto: AutoLeanServer) -> None:
+    """The REPL writes a line nobody asked for while it serves the next request of a batch: the
+    stream fails on that request, which did nothing wrong. It runs again on a fresh REPL: both
+    requests get their own answers and the REPL alone takes the blame (one protocol restart)."""
+    results = auto.run_batch(
+        [Command(cmd="#eval 1 --!sim stray_ms=50"), Command(cmd="#eval 2 --!sim sleep_ms=500")]
+    )
+    assert [eval_value(r) for r in results] == ["1", "2"]
+    assert auto.restart_counts["protocol"] == 1

@@ -7,13 +7,14 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
 import psutil
 import pytest
 
-from leanpool import LeanPool, LeanREPLConfig, PoolShutdownError, RequestError
+from leanpool import LeanPool, LeanREPLConfig, LeanTimeoutError, PoolShutdownError, RequestError
 from leanpool._backends import WorkerHandle, loky_worker
 from leanpool._control import ControlPage
 from leanpool._server import LeanServer
@@ -355,3 +356,53 @@ def test_no_worker_survives_shutdown(config) -> None:  # type: ignore[no-untyped
     pool.shutdown()
     for pid in worker_pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_cancelled_requests_never_reach_the_repl(config) -> None:  # type: ignore[no-untyped-def]
+    """Requests cancelled before their worker's REPL read them never run there, whether they
+    waited in the parent or already sat on the worker behind a busy REPL; `stats().cancelled`
+    counts them. The probe: the REPL numbers each command it runs (env ids), so the command
+    after the blocker gets the next id only if nothing ran in between."""
+    with LeanPool(config, 1, dedup=False) as pool:
+        first = pool.run("#eval 0")
+        repl = pool.stats().workers[0]["repl_pid"]
+        os.kill(repl, signal.SIGSTOP)  # the REPL cannot answer the blocker until we let it
+        try:
+            blocker = pool.submit("#eval 1")
+            _wait_for(blocker.running)
+            queued = [pool.submit(f"#eval {i}") for i in range(2, 12)]
+            _wait_for(lambda: any(f.running() for f in queued))  # some sit on the worker
+            assert all(f.cancel() for f in queued)
+            pool.stats()  # the dispatcher has handled every cancellation (events in order)
+        finally:
+            os.kill(repl, signal.SIGCONT)
+        assert blocker.result(timeout=30).env == first.env + 1
+        probe = pool.run("#eval 99")
+        stats = pool.stats()
+    assert probe.env == first.env + 2  # nothing ran between the blocker and the probe
+    assert stats.cancelled == 10 and stats.done == 3, stats
+
+
+def _wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {within} s"
+        time.sleep(0.01)
+
+
+def test_a_request_over_its_timeout_fails_wherever_its_worker_batches_it(config) -> None:  # type: ignore[no-untyped-def]
+    """Requests that need 1.5x their timeout, between requests without one: each slow one
+    gets LeanTimeoutError, every other its own answer, whatever batches the worker got."""
+    slow = {1, 3, 4}
+    with LeanPool(config, 1, dedup=False) as pool:
+        futures = [
+            pool.submit(f"#eval {i} --!sim sleep_ms=750", timeout=0.5)
+            if i in slow
+            else pool.submit(f"#eval {i}")
+            for i in range(6)
+        ]
+        for i, future in enumerate(futures):
+            if i in slow:
+                assert isinstance(future.exception(timeout=60), LeanTimeoutError), i
+            else:
+                assert eval_value(future.result(timeout=60)) == str(i)
