@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
@@ -65,11 +66,29 @@ def is_worker_death(error: BaseException) -> bool:
     return type(error).__name__ in ("RayActorError", "ActorDiedError", "WorkerCrashedError")
 
 
+_QUIET_TRACKERS = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_trackers() -> None:
+    """Keep loky's (and multiprocessing's) resource trackers from warning about leaked
+    semaphores when this process dies without shutting its executors down (SIGKILL).
+
+    The tracker outlives its parent precisely to unlink them: nothing leaks, and the warning
+    would only land on the user's terminal after the fact. The trackers start as
+    ``python <this interpreter's flags> -c ...``, and the flags include `sys.warnoptions`, so
+    an ignore filter added there reaches them (and nothing else in this process).
+    """
+    if _QUIET_TRACKERS not in sys.warnoptions:
+        sys.warnoptions.append(_QUIET_TRACKERS)
+
+
 class LokyWorker:
     """A single-worker loky executor: one process, its own queues, its own failure domain."""
 
     def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
         from loky import ProcessPoolExecutor
+
+        _quiet_resource_trackers()
 
         self.control: ControlPage | None = ControlPage()
         self._executor = ProcessPoolExecutor(

@@ -79,6 +79,7 @@ class Pending:
     submitted: float = field(default_factory=time.monotonic)
     worker_deaths: int = 0  # deaths of a worker while its REPL served this request
     requeues: int = 0  # times it went back to the queue because its worker was lost
+    urgent: bool = False  # queued ahead of what waits
     generation: int = -1  # of the slot's worker it was last sent to
     slot: int = -1  # index of the slot it was last sent to
     ticket: int = 0  # its number on that worker's control page (for cancelling it there)
@@ -272,7 +273,7 @@ class Dispatcher:
                 self.stats.deduplicated(len(pending.futures))
                 return
             self._in_flight_keys[pending.key] = pending
-        self._enqueue(pending)
+        self._enqueue(pending, front=pending.urgent)
 
     def _enqueue(self, pending: Pending, front: bool = False) -> None:
         """Queue a request: on its session's slot, else in the queue of its import header."""

@@ -410,11 +410,15 @@ class LeanPool:
         *,
         allow_sorry: bool = False,
         policy: VerdictPolicy | None = None,
+        results_path: str | os.PathLike[str] | None = None,
+        resume: bool = False,
         **policy_options: Any,
     ) -> Batch:
         """A context manager collecting many requests; on exit all results are in.
 
         Commands are judged by the verdict policy (`verify`); its options as in `verify`.
+        With `results_path`, each entry is appended to that JSONL file as it completes (a
+        stopped run keeps what it finished); with `resume`, ids already there are not run again.
         """
         from leanpool._batch import Batch
 
@@ -424,6 +428,8 @@ class LeanPool:
             self,
             progress=self._want_progress(progress),
             policy=make_policy(policy, policy_options),
+            results_path=results_path,
+            resume=resume,
         )
 
     def session(self) -> PoolSession:
@@ -489,7 +495,10 @@ class LeanPool:
         *,
         timeout: object,
         session: PoolSession | None = None,
+        urgent: bool = False,
     ) -> Future[Any]:
+        """`urgent`: ahead of what waits (the second step of a verification, whose first step
+        already ran: its caller has waited the longest)."""
         self._check_open()
         timeout = check_timeout(timeout)
         model = as_request(request)
@@ -508,6 +517,7 @@ class LeanPool:
                 key = f"s{session.session_id}|{key}"
         future = PoolFuture(self._dispatcher.future_cancelled)
         pending = Pending(next_seq(), model, timeout, [future], header, session, key)
+        pending.urgent = urgent
         if session is not None:
             pending.id_base = next(self._session_requests) * ID_BASE_STEP
             session.claim_base(pending.id_base)

@@ -65,7 +65,7 @@ class Verification:
 
     verdict: Verdict
     response: CommandResponse | ProofStepResponse | LeanError | None = None
-    error: BaseException | None = None
+    error: BaseException | None = None  # what stopped the verdict (a fault), if anything
     axioms: dict[str, list[str]] = field(default_factory=dict)  # per declared theorem
     seconds: float = 0.0
 
@@ -376,7 +376,9 @@ class Verifier:
         assert session is not None
         checks_text = "\n".join(command for _what, command in plan.checks(policy))
         try:
-            second = session.submit(Command(cmd=checks_text, env=env), timeout=timeout)
+            second = self._pool._submit(
+                Command(cmd=checks_text, env=env), timeout=timeout, session=session, urgent=True
+            )
         except LeanPoolError as exc:  # the pool shut down meanwhile
             _close(session)
             _finish(result, plan, policy, outcome, exc, started)
@@ -413,7 +415,9 @@ def _finish(
 ) -> None:
     verdict, response, axioms = judge(plan, policy, first, checks)
     error = response if isinstance(response, BaseException) else None
-    shown = None if error is not None else response
+    if error is None and verdict.status == "fault" and isinstance(checks, BaseException):
+        error = checks  # the check command met the fault: it is what stopped the verdict
+    shown = None if isinstance(response, BaseException) else response
     with contextlib.suppress(Exception):  # InvalidStateError: cancelled meanwhile
         result.set_result(Verification(verdict, shown, error, axioms, time.monotonic() - started))
 

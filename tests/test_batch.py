@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +137,30 @@ def test_every_entry_has_its_verdict_right_after_the_block_under_thread_switchin
                 assert batch.results[0].verdict == "passed", block
         finally:
             sys.setswitchinterval(previous)
+
+
+def test_results_path_keeps_each_entry_and_resume_skips_them(
+    pool: LeanPool, tmp_path: Path
+) -> None:
+    path = tmp_path / "results.jsonl"
+    proofs = {f"t{i}": f"theorem t{i} : {i} + 1 = {i + 1} := by decide" for i in range(4)}
+    proofs["bad"] = "theorem bad : 1 = 2 := by decide"
+    with pool.batch(progress=False, results_path=path) as batch:
+        for name, code in list(proofs.items())[:3]:
+            batch.submit(code, id=name)
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(r["id"] for r in written) == ["t0", "t1", "t2"]
+    assert all(r["verdict"] == "passed" and r["reasons"] == [] for r in written)
+
+    with pool.batch(progress=False, results_path=path, resume=True) as batch:
+        futures = {name: batch.submit(code, id=name) for name, code in proofs.items()}
+    assert {n: f.result().resumed for n, f in futures.items()} == {
+        "t0": True,
+        "t1": True,
+        "t2": True,
+        "t3": False,
+        "bad": False,
+    }
+    assert batch.summary().passed == 4 and batch.summary().lean_error == 1
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(r["id"] for r in lines) == sorted(proofs)  # each once
