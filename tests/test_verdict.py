@@ -31,10 +31,10 @@ def test_comments_and_strings_are_blanked_with_newlines_kept() -> None:
     [
         ("axiom cheat : False\ntheorem t : 1 = 2 := cheat.elim", "forbidden_command:axiom"),
         ("set_option debug.skipKernelTC true in\ntheorem t : 1 = 1 := rfl", None),
-        ("macro \"#print\" : command => `(#check 1)", "forbidden_command:macro"),
-        ("elab \"foo\" : tactic => pure ()", "forbidden_command:elab"),
-        ("notation \"x\" => 1", "forbidden_command:notation"),
-        ("#eval IO.println \"hi\"", "forbidden_command:#eval"),
+        ('macro "#print" : command => `(#check 1)', "forbidden_command:macro"),
+        ('elab "foo" : tactic => pure ()', "forbidden_command:elab"),
+        ('notation "x" => 1', "forbidden_command:notation"),
+        ('#eval IO.println "hi"', "forbidden_command:#eval"),
         ("run_cmd pure ()", "forbidden_command:run_cmd"),
         ("@[implemented_by f] def g : Nat := 1", "forbidden_command:@[implemented_by]"),
         ("@[simp, csimp] theorem x : 1 = 1 := rfl", "forbidden_command:@[csimp]"),
@@ -64,7 +64,7 @@ def test_honest_text_passes_the_scan(code: str) -> None:
 
 def test_metaprograms_can_be_allowed_but_custom_axioms_only_by_name() -> None:
     lenient = VerdictPolicy(allow_metaprograms=True)
-    assert lenient.forbidden("#eval 1\nmacro \"m\" : term => `(1)") == []
+    assert lenient.forbidden('#eval 1\nmacro "m" : term => `(1)') == []
     assert lenient.forbidden("axiom a : False") == ["forbidden_command:axiom"]
     named = VerdictPolicy(allowed_axioms=(*STANDARD_AXIOMS, "my_choice"))
     assert named.forbidden("axiom my_choice : False") == []  # `#print axioms` judges it
