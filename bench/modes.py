@@ -49,6 +49,9 @@ class Sizes:
     # 8. parsing responses
     json_repeats: int  # interleaved parses of the 1 MB response, per parser (best kept)
     json_deep_levels: int  # nesting of the deep response
+    # 9. the verdict policy
+    verdict_proofs: int = 200
+    verdict_cpu_ms: int = 20
 
 
 SIZES: dict[str, Sizes] = {
@@ -84,6 +87,8 @@ SIZES: dict[str, Sizes] = {
         rl_async_probe=False,
         json_repeats=5,
         json_deep_levels=20_000,
+        verdict_proofs=12,
+        verdict_cpu_ms=2,
     ),
     "quick": Sizes(
         deadline_s=600,

@@ -81,6 +81,12 @@ TARGETS = (
         meaning="json.loads time / loads_deep time, a typical 1 MB info-tree response",
     ),
     Target(
+        "verdict_policy_throughput_vs_plain",
+        "s9_verdicts",
+        0.8,
+        meaning="plain run time / time under the verdict policy (Lean asked for axioms)",
+    ),
+    Target(
         "lost_results",
         "all",
         None,
@@ -126,6 +132,9 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         "faults_throughput_retained": _get(scenarios, "s4_faults", "throughput_retained"),
         "speedup_vs_leaninteract_pool": _get(scenarios, "s7_rl", "leaninteract_time_vs_leanpool"),
         "json_parse_shallow_vs_json_loads": _get(scenarios, "s8_json", "shallow_vs_json_loads"),
+        "verdict_policy_throughput_vs_plain": _get(
+            scenarios, "s9_verdicts", "policy_throughput_vs_plain"
+        ),
         "lost_results": lost_results(scenarios)["total"],
     }
 
@@ -165,6 +174,9 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
             scenarios, "s7_rl", "leaninteract_time_vs_leanpool_defaults"
         ),
         "json_parse_iterative_vs_json_loads": _get(scenarios, "s8_json", "iterative_vs_json_loads"),
+        "verdict_policy_with_statements_vs_plain": _get(
+            scenarios, "s9_verdicts", "policy_statement_throughput_vs_plain"
+        ),
     }
 
 
@@ -344,6 +356,7 @@ _TITLES = {
     "s6_streaming": "6. Streaming through imap_unordered",
     "s7_rl": "7. RL-like mixed workload",
     "s8_json": "8. Parsing responses",
+    "s9_verdicts": "9. The verdict policy",
 }
 
 
@@ -457,6 +470,14 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
             f"{_fmt(result.get('deep_parse_seconds'))} s ({_fmt(result.get('deep_mb_per_s'))} "
             f"MB/s), parsed and validated into models in "
             f"{_fmt(result.get('deep_parse_response_seconds'))} s."
+        )
+    elif name == "s9_verdicts":
+        lines.append(
+            f"{result.get('proofs')} proofs of {result.get('cpu_ms')} ms: under the verdict "
+            f"policy at {_fmt(result.get('policy_throughput_vs_plain'))} x the plain run's "
+            f"throughput, with reference statements at "
+            f"{_fmt(result.get('policy_statement_throughput_vs_plain'))} x; every proof "
+            f"passed: {result.get('all_passed')}."
         )
     if lines:
         lines.append("")

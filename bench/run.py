@@ -36,6 +36,7 @@ SCENARIOS = {
     "s6_streaming": "streaming",
     "s7_rl": "rl",
     "s8_json": "json_parse",
+    "s9_verdicts": "verdicts",
 }
 
 

@@ -22,6 +22,7 @@ RATIO_KEYS = {
     "faults_throughput_retained",
     "speedup_vs_leaninteract_pool",
     "json_parse_shallow_vs_json_loads",
+    "verdict_policy_throughput_vs_plain",
     "lost_results",
 }
 SCENARIOS = {
@@ -33,6 +34,7 @@ SCENARIOS = {
     "s6_streaming",
     "s7_rl",
     "s8_json",
+    "s9_verdicts",
 }
 
 
