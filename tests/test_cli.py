@@ -416,3 +416,42 @@ def test_verify_sandbox_flags_become_pool_options(tmp_path: Path) -> None:
     assert options("--no-sandbox")["sandbox"] is None
     bad = run_cli("verify", "--sim", "--pass-env", "A=B", "x.lean", cwd=tmp_path)
     assert bad.returncode == 2 and "--pass-env" in bad.stderr
+
+
+def test_verdict_policy_through_the_command_line(tmp_path: Path) -> None:
+    statement = "theorem comm (a b : Nat) : a + b = b + a := by sorry"
+    dataset = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            json.dumps({"id": "honest", "code": GOOD}),
+            json.dumps({"id": "cheat", "code": "axiom c : False\ntheorem t : 1 = 2 := c.elim"}),
+            json.dumps(
+                {
+                    "id": "other_statement",
+                    "code": "theorem comm (a b : Nat) (h : a = b) : a + b = b + a := by omega",
+                    "formal_statement": statement,
+                }
+            ),
+            json.dumps(
+                {
+                    "id": "statement",
+                    "code": "theorem comm (x y : Nat) : x + y = y + x := by omega",
+                    "statement": statement,
+                }
+            ),
+            json.dumps({"id": "native", "code": "theorem n : 2 + 2 = 4 := by native_decide"}),
+        ],
+    )
+    done, results = verify(tmp_path, str(dataset))
+    assert done.returncode == 1, done.stdout + done.stderr
+    got = {r["id"]: (r["verdict"], r["reasons"]) for r in results}
+    assert got == {
+        "honest": ("passed", []),
+        "cheat": ("rejected", ["forbidden_command:axiom"]),
+        "other_statement": ("rejected", ["statement_mismatch"]),
+        "statement": ("passed", []),
+        "native": ("rejected", ["native:n._native.native_decide.ax_1_1"]),
+    }
+    assert "reason: statement_mismatch" in done.stdout  # counted in the summary
+    lenient, lenient_results = verify(tmp_path, str(dataset), "--allow-native")
+    assert {r["id"]: r["verdict"] for r in lenient_results}["native"] == "passed"
