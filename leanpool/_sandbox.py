@@ -55,6 +55,7 @@ import itertools
 import logging
 import os
 import platform
+import re
 import shutil
 import stat
 import subprocess
@@ -645,7 +646,9 @@ def read_paths(
         candidate = os.path.join(cwd, argument)
         if argument and not argument.startswith("-") and os.path.exists(candidate):
             paths.append(candidate)
-    if _is_python(executable):
+    named = _script_paths(executable)
+    paths += named
+    if any(_is_python(os.path.realpath(p)) for p in [executable, *named]):
         paths += _python_paths()
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
@@ -657,6 +660,23 @@ def _recording_dirs(argv: Sequence[str], cwd: str) -> list[str]:
         for flag, value in itertools.pairwise(argv)
         if flag == "--record" and not value.startswith("-")
     ]
+
+
+_SCRIPT_PATH = re.compile(r"/[^\s'\"$`;|&<>()]+")
+
+
+def _script_paths(executable: str) -> list[str]:
+    """A REPL that is a wrapper script (``#!``) runs other programs: its interpreter and the
+    absolute paths its first 4 KiB name are readable too (the config's own file, not input)."""
+    try:
+        with open(executable, "rb") as script:
+            head = script.read(4096)
+    except OSError:
+        return []
+    if not head.startswith(b"#!"):
+        return []
+    text = head.decode("utf-8", errors="replace")
+    return [path for path in _SCRIPT_PATH.findall(text) if os.path.exists(path)]
 
 
 def _is_python(executable: str) -> bool:
