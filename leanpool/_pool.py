@@ -137,7 +137,8 @@ class LeanPool:
 
     Args:
         config: a set-up `LeanREPLConfig` (setup happens once, here in the parent).
-        max_workers: worker processes, each owning one REPL (default: the CPU count).
+        max_workers: worker processes, each owning one REPL (default: the CPUs this process may
+            use, counting affinity and cgroup quotas).
         timeout: default per-request timeout in seconds (None: wait as long as Lean takes).
         memory_limit_mb: per-worker REPL RSS limit: a request that crosses it gets
             `LeanMemoryError` and the REPL is replaced; between requests a REPL near it is
@@ -195,7 +196,7 @@ class LeanPool:
         if grace is None:
             raise ValueError("worker_grace must be a finite number of seconds")
         self.config = config
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers = max_workers or usable_cpus()
         self.timeout = check_timeout(timeout)
         self.memory_limit_mb = memory_limit_mb
         self.header_affinity = header_affinity
@@ -562,6 +563,14 @@ class LeanPool:
         from leanpool._progress import track
 
         return track(results, total=total, description="Lean")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: loky's count honours affinity masks and cgroup CPU quotas
+    (a container limited to 2 CPUs on a 64-core host), where `os.cpu_count` counts the host's."""
+    from loky import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def make_policy(policy: VerdictPolicy | None, options: dict[str, Any]) -> VerdictPolicy:

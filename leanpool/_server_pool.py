@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
-from leanpool._pool import LeanPool, as_request
+from leanpool._pool import LeanPool, as_request, usable_cpus
 from leanpool._session_cache import (
     ID_BASE_STEP,
     copy_id_containers,
@@ -51,7 +50,7 @@ class LeanServerPool:
         max_restart_attempts: int = 5,
     ) -> None:
         self.config = config
-        self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
+        self.num_workers = num_workers or max(1, usable_cpus() - 1)
         self._pool = LeanPool(
             config,
             self.num_workers,

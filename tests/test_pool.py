@@ -6,6 +6,8 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
@@ -406,3 +408,23 @@ def test_a_request_over_its_timeout_fails_wherever_its_worker_batches_it(config)
                 assert isinstance(future.exception(timeout=60), LeanTimeoutError), i
             else:
                 assert eval_value(future.result(timeout=60)) == str(i)
+
+
+def test_default_worker_count_honours_the_cpu_affinity() -> None:
+    """Restricted to one CPU (as a cgroup quota or `taskset` would), the pool starts one
+    worker, though `os.cpu_count()` still counts every CPU of the machine."""
+    code = (
+        "import os\n"
+        "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
+        "from leanpool import LeanPool\n"
+        "from leanpool.testing import sim_config\n"
+        "pool = LeanPool(sim_config())\n"
+        "print(pool.max_workers, os.cpu_count())\n"
+        "pool.shutdown()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    workers, cpus = map(int, done.stdout.split())
+    assert workers == 1 and (cpus > 1 or os.cpu_count() == 1)
