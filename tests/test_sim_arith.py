@@ -81,3 +81,13 @@ def test_closed_statements_are_decided(text: str, truth: bool) -> None:
 @pytest.mark.parametrize("text", ["x = x", "n + 0 = n", "p ∧ q", "2 + 2", "f 2 = 4"])
 def test_open_statements_are_not_decided(text: str) -> None:
     assert evaluate_statement(text) is None
+
+
+def test_constants_take_the_values_given() -> None:
+    """What `decide` needs after `def k := 7`: `k = 8` is false, not "not closed"."""
+    assert evaluate_statement("k = 8") is None
+    assert evaluate_statement("k = 8", {"k": 7}) is False
+    assert evaluate_statement("k + 1 = 8", {"k": 7}) is True
+    assert evaluate_statement("k - 5 = 0", {"k": 3}) is True  # Nat subtraction truncates
+    assert evaluate_statement("k - 5 < 0", {"k": 3}, integer=True) is True  # `k : Int`
+    assert evaluate_expression("k * 2", {"k": -3}, integer=True) == -6

@@ -223,21 +223,32 @@ def _uses_int(tokens: list[str]) -> bool:
     return any(tokens[i] == ":" and tokens[i + 1] in _INT_TYPES for i in range(len(tokens) - 1))
 
 
-def evaluate_expression(text: str, names: Mapping[str, int] | None = None) -> int:
-    """The value of closed arithmetic `text`; raises NotArithmetic or EvaluationError."""
+def evaluate_expression(
+    text: str, names: Mapping[str, int] | None = None, integer: bool = False
+) -> int:
+    """The value of closed arithmetic `text`; raises NotArithmetic or EvaluationError.
+
+    `integer`: `Int` semantics even without an ascription (a constant of type `Int` is used).
+    """
     tokens = _tokenize(text)
-    parser = _Parser(tokens, names or {}, _uses_int(tokens))
+    parser = _Parser(tokens, names or {}, integer or _uses_int(tokens))
     value = parser.sum()
     if not parser.at_end():
         raise NotArithmetic(text)
     return value
 
 
-def evaluate_statement(text: str) -> bool | None:
-    """Truth of a closed arithmetic proposition (`2 + 2 = 4`, `¬3 < 5`), or None if not closed."""
+def evaluate_statement(
+    text: str, names: Mapping[str, int] | None = None, integer: bool = False
+) -> bool | None:
+    """Truth of a closed arithmetic proposition (`2 + 2 = 4`, `¬3 < 5`), or None if not closed.
+
+    `names` gives values of constants (`k = 8` after `def k := 7`, as `decide` unfolds it);
+    `integer` as for `evaluate_expression`.
+    """
     try:
         tokens = _tokenize(text)
-        parser = _Parser(tokens, {}, _uses_int(tokens))
+        parser = _Parser(tokens, names or {}, integer or _uses_int(tokens))
         value = parser.proposition()
         return value if parser.at_end() else None
     except (NotArithmetic, EvaluationError):

@@ -26,6 +26,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from leanpool.testing._arith import EvaluationError, NotArithmetic, evaluate_expression
+from leanpool.testing._grammar import ParseFailure, declaration_parse_failure
 from leanpool.testing._library import LIBRARY_TYPES, is_library_name
 from leanpool.testing._model import Binder, Declaration, Environment, Goal
 from leanpool.testing._syntax import OPENERS, Source, Token, join_tokens, matching_close, tokenize
@@ -222,6 +223,7 @@ class _CommandElaborator:
         self.all_tactics = all_tactics
         self.want_root_goals = root_goals
         self.result = Elaboration(environment, environment)
+        self.following: Token | None = None  # the first token of the next command
 
     # -- messages
     def log(self, severity: str, data: str, start: int, end: int) -> None:
@@ -243,6 +245,28 @@ class _CommandElaborator:
             data = f"unexpected token '{token.text}'; expected command"
         self.log("error", data, token.start, token.end)
 
+    def log_parse_failure(self, failure: ParseFailure) -> None:
+        """A parse error where Lean reports it (see `_grammar`): from the end of the last token
+        read (from the unexpected token when it starts a command) to the unexpected token's end;
+        at the end of the input, with no end position."""
+        token, previous = failure.token, failure.previous
+        start = previous.end if previous is not None else (token.start if token else 0)
+        if token is None:
+            start = len(self.source.text)
+        line, column = self.source.position(start)
+        end: dict[str, int] | None = None
+        if token is not None:
+            end_line, end_column = self.source.position(token.end)
+            end = {"line": end_line, "column": end_column}
+        self.result.messages.append(
+            {
+                "severity": "error",
+                "pos": {"line": line, "column": column},
+                "endPos": end,
+                "data": failure.message(),
+            }
+        )
+
     def engine(self) -> TacticEngine:
         return TacticEngine(
             self.source,
@@ -254,7 +278,10 @@ class _CommandElaborator:
 
     # -- commands
     def run(self, tokens: Sequence[Token]) -> Elaboration:
-        for command in _split_commands(self.source, tokens):
+        commands = _split_commands(self.source, tokens)
+        for position, command in enumerate(commands):
+            # where Lean's parser is when a command ends early: the next command, or the end
+            self.following = commands[position + 1][0] if position + 1 < len(commands) else None
             self.command(command)
         self.result.environment = self.environment
         return self.result
@@ -310,6 +337,10 @@ class _CommandElaborator:
             self.parse_error(tokens[index])
 
     def declaration(self, tokens: list[Token], index: int) -> None:
+        failure = declaration_parse_failure(self.source.text, tokens, index, self.following)
+        if failure is not None:  # what Lean cannot parse fails, never passes (issue 21)
+            self.log_parse_failure(failure)
+            return
         keyword = tokens[index]
         command_column = self.source.column_of(tokens[0].start)
         named = keyword.text not in _UNNAMED and index + 1 < len(tokens)
