@@ -17,6 +17,7 @@ All exceptions pickle with their extra attributes, because they cross process bo
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 __all__ = [
@@ -188,17 +189,45 @@ class PoolShutdownError(LeanPoolError, RuntimeError):
     """The pool was shut down before this request could run."""
 
 
-class LeanSetupError(LeanPoolError, RuntimeError):
+class LeanSetupError(LeanPoolError, RuntimeError, subprocess.CalledProcessError):
     """An external setup step (elan, git, lake) failed.
 
     Carries `step` (what was being done), `command` (the command line), `returncode` and
-    `output_tail` (the end of its combined output).
+    `output_tail` (the end of its combined output). A `RuntimeError`, as LeanInteract raised for
+    a missing Lake or a failed REPL build, and a `subprocess.CalledProcessError`, which escaped
+    from its project setups (`lake build`, `lake update`): `cmd` is `command`, `output` (also
+    `stdout`) is `output_tail`, `stderr` is None (the output is combined).
     """
 
-    step: str
-    command: list[str] | None
-    returncode: int | None
-    output_tail: str
+    step: str = ""
+    command: list[str] | None = None
+    returncode: int | None = None  # type: ignore[assignment]  # CalledProcessError: an int
+    output_tail: str = ""
+
+    # CalledProcessError's attributes, which its __init__ (not called) would set.
+    @property
+    def cmd(self) -> list[str] | None:
+        return self.command
+
+    @cmd.setter
+    def cmd(self, value: list[str] | None) -> None:
+        self.command = value
+
+    @property
+    def output(self) -> str:
+        return self.output_tail
+
+    @output.setter
+    def output(self, value: str) -> None:
+        self.output_tail = value
+
+    @property
+    def stderr(self) -> None:
+        return None
+
+    @stderr.setter
+    def stderr(self, value: object) -> None:
+        pass
 
     @classmethod
     def from_step(

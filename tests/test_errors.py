@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -41,6 +42,7 @@ BUILTIN_BASES = [
     (TruncatedResponseError, json.JSONDecodeError),  # LeanInteract: died in the middle of an answer
     (PoolShutdownError, RuntimeError),
     (LeanSetupError, RuntimeError),
+    (LeanSetupError, subprocess.CalledProcessError),  # LeanInteract: a failed project build
     (StateLostError, LookupError),
     (StateLostError, ValueError),  # LeanInteract's failed replay
 ]

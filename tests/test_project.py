@@ -51,6 +51,25 @@ def test_local_project_builds_after_installing_its_toolchain(
     assert project.get_directory() == str(tmp_path / "p")
 
 
+def test_a_failed_build_is_the_called_process_error_leaninteract_let_through(
+    fakes: FakeTools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LeanInteract runs `lake build` with check=True: code around its projects catches
+    subprocess.CalledProcessError and reads returncode, cmd and output."""
+    import subprocess
+
+    monkeypatch.setenv("FAKE_TOOLS_FAIL", "lake build")
+    try:
+        LocalProject(directory=local_dir(tmp_path / "p"))
+    except subprocess.CalledProcessError as caught:
+        assert isinstance(caught, LeanSetupError) and isinstance(caught, RuntimeError)
+        assert caught.returncode not in (None, 0)
+        assert caught.cmd is not None and "build" in caught.cmd
+        assert caught.output == caught.stdout == caught.output_tail
+    else:
+        raise AssertionError("a failing lake build raised nothing")
+
+
 def test_local_project_without_auto_build_runs_nothing(fakes: FakeTools, tmp_path: Path) -> None:
     LocalProject(directory=local_dir(tmp_path / "p"), auto_build=False)
     assert fakes.actions() == []
