@@ -453,5 +453,5 @@ def test_verdict_policy_through_the_command_line(tmp_path: Path) -> None:
         "native": ("rejected", ["native:n._native.native_decide.ax_1_1"]),
     }
     assert "reason: statement_mismatch" in done.stdout  # counted in the summary
-    lenient, lenient_results = verify(tmp_path, str(dataset), "--allow-native")
+    _lenient, lenient_results = verify(tmp_path, str(dataset), "--allow-native")
     assert {r["id"]: r["verdict"] for r in lenient_results}["native"] == "passed"
