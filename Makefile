@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,docs,ray
 
-.PHONY: install test lint typecheck matrix demo bench soak docs clean
+.PHONY: install test lint typecheck matrix coverage demo bench soak docs clean
 
 install: $(STAMP)
 
@@ -33,6 +33,16 @@ test: lint typecheck
 MATRIX_ARGS ?=
 matrix: install
 	$(VENV)/bin/nox $(MATRIX_ARGS)
+
+# `make coverage`: the whole suite under coverage.py, worker and simulator processes measured
+# too (.coveragerc); prints the line coverage of leanpool, HTML in build/coverage/html.
+COVERAGE_DIR := $(CURDIR)/build/coverage
+coverage: install
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
+	LEANPOOL_COVERAGE_DIR=$(COVERAGE_DIR) $(VENV)/bin/coverage run -m pytest -q
+	LEANPOOL_COVERAGE_DIR=$(COVERAGE_DIR) $(VENV)/bin/coverage combine -q
+	LEANPOOL_COVERAGE_DIR=$(COVERAGE_DIR) $(VENV)/bin/coverage html -q -d $(COVERAGE_DIR)/html
+	LEANPOOL_COVERAGE_DIR=$(COVERAGE_DIR) $(VENV)/bin/coverage report
 
 # `make demo`: verify the example dataset with `leanpool verify`, on real Lean when elan is
 # installed (set LEANPOOL_PROJECT to a Mathlib project for the Mathlib items), else on the REPL
