@@ -1,8 +1,9 @@
 """Probe (run in a subprocess): how many of N concurrent `LeanServerPool.async_run` calls finish.
 
 LeanInteract 0.11.6 parks a default-executor thread per waiting caller in a blocking acquire
-(leaninteract-api.md 10.1), so beyond a few concurrent calls nothing can run. The probe waits a
-fixed time, prints one JSON line, kills the REPLs and exits without waiting for stuck threads.
+(``_acquire_worker_async`` in src/lean_interact/pool.py wraps it in ``asyncio.to_thread``), so
+beyond a few concurrent calls nothing can run. The probe waits a fixed time, prints one JSON
+line, kills the REPLs and exits without waiting for stuck threads.
 
 Usage: python -m bench.leaninteract_async_probe REPL_DIR LAKE WORKERS CONCURRENCY WAIT_S
 """

@@ -1,9 +1,10 @@
 """The systems under test, all on the same REPL simulator with the same options.
 
 * leanpool: `leanpool.testing.sim_config(**options)`.
-* LeanInteract 0.11.6 (optional: the ``bench`` extra), offline as leaninteract-api.md section 11
-  describes: a directory ``D`` whose ``.lake/build/bin/repl`` execs the simulator with the same
-  options, a ``lean-toolchain`` file, and a fake ``lake`` that runs ``lake env PROG`` as ``PROG``.
+* LeanInteract 0.11.6 (optional: the ``bench`` extra), offline (with these arguments its
+  config.py builds nothing and its server.py only runs ``lake env <repl>``): a directory ``D``
+  whose ``.lake/build/bin/repl`` execs the simulator with the same options, a ``lean-toolchain``
+  file, and a fake ``lake`` that runs ``lake env PROG`` as ``PROG``.
   `LeanREPLConfig(local_repl_path=D, build_repl=False, lake_path=<fake lake>)` then starts the
   simulator exactly where it would start Lean's REPL, with no git, no network and no build.
 """

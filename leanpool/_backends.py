@@ -1,9 +1,10 @@
 """Where pool workers run: local loky processes (default) or Ray actors (many machines).
 
 A backend starts *one* worker process per call. The pool never shares an executor between
-workers: with loky, one worker's death breaks every future of its executor
-(pool-engineering.md), so each slot owns a single-worker executor and a death costs only that
-slot's in-flight work, which the pool handles.
+workers: with loky, one worker's death breaks its whole executor (every running and queued
+future fails with loky's ``TerminatedWorkerError``, a ``BrokenProcessPool``), so each slot owns
+a single-worker executor and a death costs only that slot's in-flight work, which the pool
+handles.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class ReplLaunch:
 class LeanREPLConfig:
     """Which Lean, which REPL and which project; set up on construction.
 
-    Parameters and defaults follow LeanInteract (leaninteract-api.md section 2.1) except:
+    Parameters and defaults follow LeanInteract 0.11's ``LeanREPLConfig`` except:
     `repl_git` is the upstream REPL and `repl_rev=None` means "the tag named like the Lean
     version"; `cache_dir=None` means ``$LEANPOOL_CACHE_DIR``, else the user cache directory.
 
@@ -204,7 +204,8 @@ class LeanREPLConfig:
 
         wanted, source = self._wanted_version()
         # A local REPL needs no download; with no elan its lake runs as given, as in
-        # LeanInteract (a stand-in REPL with a fake lake, leaninteract-api.md section 11).
+        # LeanInteract, which with a local REPL and build_repl=False only runs ``lake env <repl>``
+        # (its server.py), so a stand-in REPL with a fake lake works.
         tools = self._setup_tools(elan_required=self.local_repl_path is None)
         if self.build_repl and self.local_repl_path is None:
             tools.elan()  # preflight: say "install elan" before any download

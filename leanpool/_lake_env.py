@@ -2,8 +2,9 @@
 
 Why: ``lake env repl`` per server costs a Lake start-up (seconds in a Mathlib project), an extra
 process layer between us and the REPL, and concurrent Lake runs in one project race on
-``.lake`` files. The REPL only needs the variables Lake sets (``LEAN_PATH``, ``LEAN_SYSROOT``, ...;
-repl-protocol.md sections 1.1 and 7.4), so we ask Lake once.
+``.lake`` files. The REPL only needs the variables Lake sets (``LEAN_PATH``, ``LEAN_SYSROOT``, ...:
+its README says the ``lake env`` prefix is there "so that the REPL can find needed imports", and
+REPL/Main.lean's ``main`` builds its search path from them), so we ask Lake once.
 
 How: ``lake env <this python> -c <print os.environ as JSON>`` in the working directory. It relies
 only on ``lake env CMD ARGS`` running CMD in Lake's environment (documented, and what the REPL

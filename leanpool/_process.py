@@ -1,12 +1,12 @@
 """One REPL operating-system process: started safely, measured cheaply, ended surely.
 
-Start-up rules (pool-engineering.md, "Killing and reaping"):
+Start-up rules:
 
 * every REPL runs in its own session, so a timeout can kill its whole process group;
 * on Linux the child asks for ``PR_SET_PDEATHSIG`` = SIGKILL, so it dies with its owner even when
-  the owner is SIGKILLed. The signal fires when the *thread* that forked the child exits, so all
-  REPLs are forked from one long-lived spawner thread, never from a caller's (possibly short-lived)
-  thread;
+  the owner is SIGKILLed. The signal fires when the *thread* that forked the child exits (the
+  prctl(2) man page: the "parent" is the creating thread), so all REPLs are forked from one
+  long-lived spawner thread, never from a caller's (possibly short-lived) thread;
 * memory limits (``RLIMIT_AS`` or a cgroup) are applied in the child before exec, and so is the
   sandbox (`leanpool._sandbox`: namespaces, Landlock, seccomp, a pids cgroup), last;
 * everything we kill we also wait for (no zombies), and an ``atexit`` hook ends whatever is left.

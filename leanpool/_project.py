@@ -1,6 +1,6 @@
 """Lean projects a REPL runs in: LeanInteract's project classes, set up safely.
 
-As in LeanInteract (leaninteract-api.md section 3) the classes are frozen keyword-only
+As in LeanInteract (its src/lean_interact/project.py) the classes are frozen keyword-only
 dataclasses that do their work when constructed, in the parent, before any config exists; they
 pickle as plain data and unpickling does no work.
 

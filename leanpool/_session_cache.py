@@ -6,7 +6,9 @@ response names: the command's ``env``, a tactic step's ``proofState``, and the p
 ids mean nothing, so a session id is *materialized* again on first use: its request is replayed
 (after materializing the session ids that request itself names) and the ids at the same places in
 the new response are bound to it. LeanInteract bound only the top-level id, and its proof-state ids
-were lost on the way (leaninteract-api.md 10.3); here every id is kept, for proof states too.
+were lost on the way (its ``AutoLeanServer.run``, src/lean_interact/server.py, sets the session id
+under the alias ``proofState``, so ``.proof_state`` keeps the REPL's id); here every id is kept,
+for proof states too.
 
 One cache can back several servers (the pool shares nothing across processes, but a thread pool of
 servers can): bindings from session ids to REPL ids are kept per server and per REPL generation.
@@ -409,7 +411,8 @@ class PickleSessionCache(ReplaySessionCache):
     tactic step's proof state) is pickled to ``<working_dir>/session_cache/``; after a restart it
     is restored with one unpickle request instead of re-running everything that led to it. The
     REPL's pickles do not keep everything (scoped notation and attributes made in the session are
-    lost, repl-protocol.md 4.9), so prefer `ReplaySessionCache` unless replays are slow.
+    lost: "Future work" in the REPL's README.md, and REPL/Lean/Replay.lean, which restores
+    constants only), so prefer `ReplaySessionCache` unless replays are slow.
     Other states of the same response (sorries' proof states) are rebuilt by replay.
     """
 

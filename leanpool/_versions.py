@@ -2,9 +2,10 @@
 
 Pure functions, no IO: the rules for picking a REPL revision are tested directly.
 
-Ref naming (repl-protocol.md section 7.1): upstream leanprover-community/repl tags each release
-exactly like the Lean version (``v4.19.0``, ``v4.22.0-rc2``); some gaps are covered by unmerged
-``bump_*`` branches (``bump_to_v4.20.0``, ``bump_toolchain_to_v4.12.0-rc1``); LeanInteract's fork
+Ref naming, as the repositories' own tags and branches show: upstream leanprover-community/repl
+tags each release exactly like the Lean version (``v4.19.0``, ``v4.22.0-rc2``; the tag's
+``lean-toolchain`` names that version); some gaps are covered by unmerged ``bump_*`` branches
+(``bump_to_v4.20.0``, ``bump_toolchain_to_v4.12.0-rc1``); LeanInteract's fork augustepoiroux/repl
 tags ``v1.3.18_lean-toolchain-v4.22.0``. All three are understood, preferred in that order.
 """
 

@@ -56,7 +56,7 @@ def test_session_ids_survive_three_restarts(auto: AutoLeanServer) -> None:
 
 
 def test_proof_state_session_id_is_the_models_field(auto: AutoLeanServer) -> None:
-    """LeanInteract bug 10.3: the alias key got the session id, `.proof_state` kept the REPL's."""
+    """In LeanInteract 0.11 the alias key got the session id, `.proof_state` kept the REPL's."""
     proof = auto.run(Command(cmd=THEOREM), add_to_session_cache=True)
     assert isinstance(proof, CommandResponse)
     state = proof.sorries[0].proof_state

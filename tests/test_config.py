@@ -429,8 +429,9 @@ def test_leaninteract_s_offline_recipe_runs_without_elan_or_lean(
     options: dict[str, bool],
     toolchain: str | None,
 ) -> None:
-    """leaninteract-api.md section 11: a stand-in REPL at D/.lake/build/bin/repl and a `lake`
-    that execs `lake env PROG` (or `env` itself) are all LeanInteract needs; so must we."""
+    """A stand-in REPL at D/.lake/build/bin/repl and a `lake` that execs `lake env PROG` (or
+    `env` itself) are all LeanInteract needs (with `local_repl_path` and `build_repl=False` its
+    server.py only runs `lake env <repl>`); so must we."""
     use_fakes(tmp_path, monkeypatch, tools=())  # no elan, no lake, no git, no lean
     repl_dir = tmp_path / "D"
     binary = repl_dir / ".lake" / "build" / "bin" / "repl"

@@ -6,6 +6,7 @@ import argparse
 import ast
 import importlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -142,3 +143,73 @@ def test_benchmarks_page_shows_the_report_and_its_plots(tmp_path: Path) -> None:
         "bench-results/latest.json",
         "bench-results/throughput.png",
     ]
+
+
+# --- no pointers to files users never have -------------------------------------------------------
+
+# Notes that exist only in the developers' workplace (beside the checkout, never shipped). Split
+# into parts so that this file, which is scanned too, does not name them. A hyphenated stem is
+# caught on its own ("<stem> 2.1"), a plain one only as a file name.
+_WORKPLACE_DOCS = (
+    ("pool", "engineering"), ("leaninteract", "api"), ("repl", "protocol"), ("landscape",),
+    ("untrusted", "proofs"), ("kimina", "api"),
+)  # fmt: skip
+_NOT_SCANNED = {
+    ".git", ".venv", ".nox", "build", "dist", "site", "__pycache__", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache", ".hypothesis",
+}  # fmt: skip
+
+
+def _workplace_doc_pattern() -> re.Pattern[str]:
+    stems = ["-".join(parts) for parts in _WORKPLACE_DOCS]
+    names = [re.escape(s) + (r"\b" if "-" in s else r"\.md\b") for s in stems]
+    return re.compile(r"\b(?:" + "|".join(names) + r")|shared[/]docs\b", re.IGNORECASE)
+
+
+def _source_files() -> list[Path]:
+    found = []
+    runs = ROOT / "bench" / "results" / "runs"  # benchmark outputs, git-ignored
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in _NOT_SCANNED and not d.endswith(".egg-info") and Path(folder, d) != runs
+        ]
+        found += [Path(folder, name) for name in files]
+    return sorted(found)
+
+
+def test_the_pattern_catches_every_workplace_doc() -> None:
+    pattern = _workplace_doc_pattern()
+    for parts in _WORKPLACE_DOCS:
+        name = "-".join(parts)
+        assert pattern.search(f"see {name}.md section 2"), name
+    assert pattern.search("(" + "repl-" + "protocol 2.1)")
+    assert pattern.search("../" + "shared/" + "docs/x.md")
+    assert not pattern.search("the landscape of provers; REPL protocol; shared/repl-transcripts")
+
+
+def test_no_source_names_a_workplace_doc() -> None:
+    """Package, docs, bench, examples, tests and build files state facts and cite public
+    sources; they never point at the workplace's notes (users do not have them)."""
+    pattern = _workplace_doc_pattern()
+    files = _source_files()
+    scanned = {path.relative_to(ROOT).as_posix() for path in files}
+    must = {
+        "README.md", "CHANGELOG.md", "Makefile", "mkdocs.yml", "pyproject.toml", "noxfile.py",
+        "leanpool/_process.py", "leanpool/testing/simrepl.py", "leanpool/_cli/_doctor.py",
+        "docs/index.md", "docs/concepts/pool.md", "bench/README.md", "bench/systems.py",
+        "examples/quickstart.py", "tests/transcripts.py", "tests/test_docs.py",
+    }  # fmt: skip
+    assert must <= scanned, sorted(must - scanned)
+    assert sum(name.endswith(".py") for name in scanned) >= 100
+    offenders = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # plots and other binary files
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -23,7 +23,7 @@ import pytest
 
 import leanpool
 
-LEANINTERACT_ALL = [  # lean_interact.__all__ (leaninteract-api.md section 1)
+LEANINTERACT_ALL = [  # lean_interact.__all__ (src/lean_interact/__init__.py, 0.11)
     "LeanREPLConfig",
     "LeanServer",
     "AutoLeanServer",

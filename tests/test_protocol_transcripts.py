@@ -28,7 +28,7 @@ from leanpool.protocol import (
     parse_response,
 )
 
-# The REPL's classification (repl-protocol 2.1), written out independently of the library:
+# The REPL's classification (`parse` in REPL/Main.lean), written out independently of the library:
 # first shape, in this order, whose required keys are all present and non-null.
 REPL_ORDER: list[tuple[type[BaseREPLQuery], tuple[str, ...]]] = [
     (ProofStep, ("proofState", "tactic")),

@@ -43,7 +43,7 @@ def test_run_batch_keeps_order_and_returns_exceptions_in_place(
 
 
 def test_many_concurrent_async_calls_do_not_starve(server_pool: LeanServerPool) -> None:
-    """LeanInteract 10.1: beyond a few concurrent pool.async_run calls, everything hung."""
+    """In LeanInteract 0.11, beyond a few concurrent pool.async_run calls, everything hung."""
 
     async def main() -> list[object]:
         return await asyncio.wait_for(
@@ -56,7 +56,7 @@ def test_many_concurrent_async_calls_do_not_starve(server_pool: LeanServerPool) 
 
 
 def test_async_run_batch_works(server_pool: LeanServerPool) -> None:
-    """LeanInteract 10.2: async_run_batch raised ValueError (or never returned)."""
+    """In LeanInteract 0.11, async_run_batch raised ValueError (or never returned)."""
     results = asyncio.run(
         server_pool.async_run_batch([Command(cmd=f"#eval {i} * 2") for i in range(20)])
     )

@@ -32,7 +32,7 @@ def _session(*requests: dict[str, Any] | str, flags: tuple[str, ...] = ()) -> li
     return responses(result.stdout)
 
 
-# --- framing (repl-protocol 1.2-1.4) ---------------------------------------------------------
+# --- framing (getLines and the repl loop in REPL/Main.lean) ----------------------------------
 def test_responses_are_lean_pretty_json_ending_with_a_blank_line() -> None:
     result = run_sim(wire({"cmd": "def f : Nat := by sorry"}))
     text = result.stdout.decode()

@@ -1,8 +1,9 @@
 """Access to the real Lean REPL transcripts in ``../shared/repl-transcripts`` (never copied here).
 
-Blocks are split exactly the way the REPL reads its input (repl-protocol.md 1.2-1.3): a request is
-the run of lines up to the first blank line, each line stripped of trailing ASCII whitespace and
-glued to the next without a separator; blocks starting with ``#`` or ``--`` get no response.
+Blocks are split exactly the way the REPL reads its input (``getLines`` and the ``repl`` loop in
+REPL/Main.lean): a request is the run of lines up to the first blank line, each line stripped of
+trailing ASCII whitespace and glued to the next without a separator; blocks starting with ``#``
+or ``--`` get no response.
 """
 
 from __future__ import annotations

@@ -4,14 +4,15 @@ number of requests in flight, leanpool against LeanInteract's `LeanServerPool`.
 * leanpool: one `PoolSession` per episode (ids stay valid on the session's worker, and states are
   rebuilt there after a crash); ``await session.async_run(...)``; the root command carries its
   import header, which the worker imports once.
-* LeanInteract: its ``async_run`` starves beyond a few concurrent calls (leaninteract-api.md
-  10.1; `probe_leaninteract_async` measures it in a subprocess), so the same asyncio driver calls
+* LeanInteract: its ``async_run`` starves beyond a few concurrent calls (each waiting call parks
+  a default-executor thread in a blocking acquire, src/lean_interact/pool.py;
+  `probe_leaninteract_async` measures it in a subprocess), so the same asyncio driver calls
   its blocking ``pool.run`` through a ThreadPoolExecutor with one thread per in-flight request.
   Used as well as it can be: each header runs once through the pool (a session-cached env, timed
   as part of the run) and roots are sent on that env; a step's new proof state is the session id
-  LeanInteract caches (read from ``model_dump(by_alias=True)``, bug 10.3). A root's proof state
-  comes from its ``sorry`` and is a REPL id of whichever worker ran it: LeanInteract caches only
-  a command's env, so it has nothing better.
+  LeanInteract caches (read from ``model_dump(by_alias=True)``: its ``.proof_state`` keeps the
+  REPL's id). A root's proof state comes from its ``sorry`` and is a REPL id of whichever worker
+  ran it: LeanInteract caches only a command's env, so it has nothing better.
 
 Both sides use the same per-request timeout. Each result is checked against the plan: a step's
 goals must name its own episode (else ``wrong_state``), planned crashes should come back as
@@ -133,7 +134,7 @@ class LeanInteractClient:
     def step_state(self, result: Any) -> int | None:
         if not hasattr(result, "model_dump"):
             return None
-        state = result.model_dump(by_alias=True).get("proofState")  # the session id (bug 10.3)
+        state = result.model_dump(by_alias=True).get("proofState")  # the session id
         return state if isinstance(state, int) else None
 
 

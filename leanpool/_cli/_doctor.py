@@ -23,7 +23,9 @@ from rich.table import Table
 
 Status = Literal["ok", "warn", "fail", "info"]
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
-_MATHLIB_REPL_GB = 5.0  # RSS of one REPL that imported Mathlib (landscape.md)
+# RSS of one REPL that imported Mathlib: about 5 GB (docs/concepts/memory.md); leanclient reports
+# the same ~5 GB per Lean worker with Mathlib open (oOo0oOo/leanclient, leanclient/aio/client.py).
+_MATHLIB_REPL_GB = 5.0
 _CACHE_WALK_LIMIT = 500_000  # entries; beyond this the size is reported as a lower bound
 ELAN_INSTALL = (
     "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh"

@@ -28,7 +28,7 @@ from leanpool.protocol._responses import CommandResponse, LeanError, ProofStepRe
 
 __all__ = ["REQUEST_SHAPES", "parse_request", "parse_response", "response_class_for"]
 
-# The REPL tries these shapes in this order; the first that decodes wins (repl-protocol 2.1).
+# The REPL tries these shapes in this order; the first that decodes wins (REPL/Main.lean `parse`).
 # Each: (model, wire keys that must be present and non-null, optional wire keys it decodes).
 _COMMAND_OPTIONAL = ("env", "allTactics", "rootGoals", "infotree")
 REQUEST_SHAPES: tuple[tuple[type[BaseREPLQuery], tuple[str, ...], tuple[str, ...]], ...] = (
@@ -118,11 +118,12 @@ def parse_response(
     data: str | bytes | bytearray | Mapping[str, Any],
     request: BaseREPLQuery | Mapping[str, Any] | None = None,
 ) -> Response:
-    """The response model for `data` (wire JSON text or a decoded object), per repl-protocol 3.1.
+    """The response model for `data` (wire JSON text or a decoded object), told apart by its keys.
 
     Only ``message`` → `LeanError`; ``proofState`` and ``goals`` → `ProofStepResponse`; ``env`` →
-    `CommandResponse`. With `request`, the answer must also be of the kind that request gets.
-    Raises `ProtocolError` (with `.data`) for anything else.
+    `CommandResponse` (the response structures of the REPL's REPL/JSON.lean). With `request`,
+    the answer must also be of the kind that request gets. Raises `ProtocolError` (with `.data`)
+    for anything else.
     """
     obj = (
         _decode_json(data, ProtocolError, "Response")

@@ -1,6 +1,7 @@
 """What importing a header costs: real time on every import, real memory once per process.
 
-The REPL re-imports the header of every env-less command (repl-protocol 4.2), so TIME is paid each
+The REPL re-imports the header of every env-less command (``processInput`` in the REPL's
+REPL/Frontend.lean processes the header afresh when no ``env`` is given), so TIME is paid each
 time; `.olean` files are memory-mapped and shared, so MEMORY is paid once per process and module.
 A cost given for `Mathlib` also applies to `Mathlib.Data.Real.Basic`; the most specific entry
 wins, each entry is paid once per header (eleven `Mathlib.*` lines cost one `Mathlib` import), and

@@ -158,7 +158,8 @@ class ProofState:
     environment: Environment = field(default_factory=Environment)
     uses_sorry: bool = False
     # Opened by a `sorry` inside a tactic step: its root is the enclosing proof, which still has
-    # holes when this branch is finished (repl-protocol 4.6-4.7).
+    # holes when this branch is finished (REPL/Main.lean: ``createProofStepReponse`` gives its
+    # sorries the enclosing proof's root goals, which ``getProofStatus`` judges).
     detached: bool = False
 
     def status(self) -> str:

@@ -85,7 +85,11 @@ class Recording:
 
 
 def _split_responses(text: str) -> list[tuple[int, str]]:
-    """(offset, text) of each response: runs of lines up to a blank line (see repl-protocol 1.5)."""
+    """(offset, text) of each response: runs of lines up to a blank line.
+
+    Lean's JSON writer escapes line breaks inside strings and puts a token after each line break
+    of its own, so the only blank line in a response is its terminator.
+    """
     blocks: list[tuple[int, str]] = []
     current: list[str] = []
     start = offset = 0

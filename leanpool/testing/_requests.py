@@ -1,4 +1,4 @@
-"""Decoding one request text exactly as the REPL does (repl-protocol 1.3, 2.1, 2.2).
+"""Decoding one request text exactly as the REPL does (``parse`` and ``repl`` in REPL/Main.lean).
 
 Lean's derived `FromJson` decoders are tried in the REPL's order; the first shape that decodes
 wins. A missing key counts as `null`, optional fields accept `null`, unknown keys are ignored, and
@@ -54,7 +54,10 @@ _LEAN_NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([-+]?)(\d+))?")
 
 
 class Fatal(Exception):
-    """The REPL dies: ``uncaught exception: <text>`` on stderr, exit status 1 (repl-protocol 6.3).
+    """The REPL dies: ``uncaught exception: <text>`` on stderr, exit status 1.
+
+    That is what Lean's generated ``main`` does with an exception that nothing in REPL/Main.lean
+    catches (``parse`` throws one; so do failed pickle reads and writes).
 
     `text` is what Lean prints after the prefix: a pretty-printed error object for requests that
     do not parse, the IO error's text for failed pickle reads and writes. `output` is what the

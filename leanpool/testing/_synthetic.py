@@ -2,7 +2,8 @@
 
 Keeps the REPL's two id tables (environments and proof states, counters from 0, never reused)
 and its allocation order: for a command, sorries, then root goals, then tactics, then the env; for
-a tactic step, its sorries, then the new state (repl-protocol 4.1). Pickles are real files in the
+a tactic step, its sorries, then the new state (``runCommand`` and ``createProofStepReponse`` in
+the REPL's REPL/Main.lean; an id is the length of its table). Pickles are real files in the
 simulator's own format, so a second process can unpickle what the first one wrote.
 """
 

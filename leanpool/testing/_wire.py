@@ -1,4 +1,4 @@
-"""The REPL's bytes on stdin and stdout (repl-protocol 1.2-1.4).
+"""The REPL's bytes on stdin and stdout (``getLines``, ``printFlush``, ``repl`` in REPL/Main.lean).
 
 Reading mirrors `getLines`: physical lines are stripped of trailing whitespace and glued without
 a separator until a blank line, which is itself appended; at end of input whatever was read is

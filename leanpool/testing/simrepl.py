@@ -1,10 +1,11 @@
 """`leanpool-simrepl` / `python -m leanpool.testing.simrepl`: a Lean REPL stand-in.
 
-Speaks the REPL's wire protocol exactly (repl-protocol.md): blank-line framed requests, comments
-skipped without an answer, the fatal ``uncaught exception`` exit on malformed input, responses in
-Lean's pretty JSON ending with a blank line and flushed. Behind it: the toy elaborator (default),
-recorded sessions (`--replay DIR`), or a real REPL being recorded (`--record DIR -- CMD`).
-Requests can carry ``--!sim`` fault-injection directives (see `--help`).
+Speaks the REPL's wire protocol exactly (``getLines``, ``parse`` and the ``repl`` loop in the
+REPL's REPL/Main.lean): blank-line framed requests, comments skipped without an answer, the fatal
+``uncaught exception`` exit on malformed input, responses in Lean's pretty JSON ending with a
+blank line and flushed. Behind it: the toy elaborator (default), recorded sessions
+(`--replay DIR`), or a real REPL being recorded (`--record DIR -- CMD`). Requests can carry
+``--!sim`` fault-injection directives (see `--help`).
 
 Started thousands of times by tests and benchmarks, so it imports only the stdlib and
 `leanpool._leanjson`: no pydantic, loky or rich.
