@@ -3,6 +3,7 @@ clock runs when, and output nobody asked for, blamed on the REPL and never on a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -12,14 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from leanpool import LeanCrashError, LeanTimeoutError, ProtocolError
+from leanpool import LeanCrashError, LeanTimeoutError, ProtocolError, ServerNotRunningError
 from leanpool._channel import NOT_RUN, Exchange
 from leanpool._process import ReplProcess
 from leanpool.protocol import Command, ResponseReader, encode_request
 from leanpool.testing import sim_command
 
 # A REPL that answers `{"env": n}` to each request; one whose text says STRAY gets a line
-# nobody asked for in the same write as its answer, one that says LATER gets it 0.1 s after.
+# nobody asked for in the same write as its answer, one that says LATER gets it 0.1 s after;
+# one that says DIE is killed (SIGKILL) instead of answering; DEAF answers, then reads no more.
 # Every request it reads is appended to the file named by its argument.
 SCRIPTED = textwrap.dedent(
     """
@@ -36,6 +38,11 @@ SCRIPTED = textwrap.dedent(
             log.write(request + b"\\n")
             answer = b'{"env": %d}\\n\\n' % n
             n += 1
+            if b"DEAF" in request:  # answers, then reads nothing more
+                os.write(1, answer)
+                time.sleep(3600)
+            if b"DIE" in request:
+                os.kill(os.getpid(), 9)
             if b"STRAY" in request:
                 answer += b"output nobody asked for\\n"
             os.write(1, answer)
@@ -122,3 +129,52 @@ def test_a_request_over_its_timeout_times_out_at_any_position(slow: int) -> None
     assert all(isinstance(o, dict) for o in outcomes[:slow]), outcomes
     assert isinstance(outcomes[slow], LeanTimeoutError), outcomes
     assert outcomes[slow + 1 :] == [NOT_RUN] * (3 - slow)
+
+
+def test_a_repl_killed_while_serving_is_that_requests_crash(
+    scripted: tuple[ReplProcess, str],
+) -> None:
+    proc, _log = scripted
+    exchange = _exchange(proc, ResponseReader(), "first", "second DIE", "third")
+    assert exchange.outcomes[0] == {"env": 0} and exchange.outcomes[2] is NOT_RUN
+    crash = exchange.outcomes[1]
+    assert isinstance(crash, LeanCrashError) and crash.returncode == -signal.SIGKILL
+    assert "While serving a request" in crash.message
+
+
+def test_a_request_larger_than_the_pipe_is_written_as_the_repl_reads_it(
+    scripted: tuple[ReplProcess, str],
+) -> None:
+    proc, log = scripted
+    big = "first -- " + "x" * 1_000_000  # the pipe holds 64 KiB: the rest waits for room
+    exchange = _exchange(proc, ResponseReader(), big, "second")
+    assert exchange.outcomes == [{"env": 0}, {"env": 1}]
+    assert len(_received(log)) > 1_000_000
+
+
+def test_abandoning_an_exchange_kills_the_repl_only_once_something_was_written(
+    scripted: tuple[ReplProcess, str],
+) -> None:
+    """An exchange interrupted from outside: before anything was written the stream is still
+    in step and the REPL stays; after, its answer could only reach a later request: killed."""
+    proc, _log = scripted
+    reader = ResponseReader()
+    assert _exchange(proc, reader, "first DEAF").outcomes == [{"env": 0}]  # reads no more
+    with contextlib.suppress(BlockingIOError):
+        while True:  # fill its stdin: the next request cannot be written at all
+            os.write(proc.stdin_fd, b" " * 65536)
+    payload = encode_request(Command(cmd="second"))
+    unsent = Exchange(proc, reader, [payload], [10.0])
+    unsent.abandon(KeyboardInterrupt())
+    assert unsent.done and unsent.fault is None and proc.is_alive()
+
+    proc2 = ReplProcess(proc.argv)
+    try:
+        sent = Exchange(proc2, ResponseReader(), [encode_request(Command(cmd="x DEAF"))], [10.0])
+        time.sleep(0.2)  # written; its answer waits in the pipe, unread
+        sent.abandon(KeyboardInterrupt())
+        assert sent.done and isinstance(sent.fault, ServerNotRunningError)
+        assert "interrupted" in sent.fault.message
+        assert proc2.wait_exit(5.0) is not None  # killed: nobody may read that answer
+    finally:
+        proc2.kill()
