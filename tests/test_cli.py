@@ -279,10 +279,8 @@ def test_doctor_counts_cached_repl_builds(tmp_path: Path) -> None:
 @pytest.fixture
 def fake_lean(tmp_path: Path) -> Any:
     """Fake elan/lake/git (from the config tests) whose REPL build is the simulator."""
-    try:
-        from fake_tools import FakeTools
-    except ImportError:
-        pytest.skip("tests/fake_tools.py (fake elan, lake and git) is not available")
+    from fake_tools import FakeTools  # tests/ is on the path: a skip could never happen
+
     fakes = FakeTools(tmp_path / "fakes")
     fakes.add_repl_remote()
     return fakes

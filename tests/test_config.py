@@ -358,11 +358,11 @@ def test_the_launch_answers_a_request(fakes: FakeTools) -> None:
 
 
 def test_a_server_started_from_the_config_answers(fakes: FakeTools) -> None:
-    server_module = pytest.importorskip("leanpool._server")
+    from leanpool._server import LeanServer
     from leanpool.protocol import Command
 
     config = LeanREPLConfig(lean_version="v4.19.0")
-    with server_module.LeanServer(config) as server:
+    with LeanServer(config) as server:
         response = server.run(Command(cmd="#eval 1+1"), timeout=60)
     assert response.env == 0
     assert [m.data for m in response.messages] == ["2"]
