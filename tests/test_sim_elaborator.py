@@ -105,6 +105,18 @@ def test_term_proofs_are_checked() -> None:
     assert unknown == message("error", (1, 21), (1, 24), "Unknown identifier `foo`")
 
 
+def test_decide_sees_the_definitions_of_earlier_commands() -> None:
+    """The issue's case: `theorem w : k = 8 := by decide` after `def k := 7` used to pass."""
+    environment = elaborate("def k := 7").environment
+    [error] = elaborate("theorem w : k = 8 := by decide", environment).messages
+    assert error == message(
+        "error", (1, 24), (1, 30), "Tactic `decide` proved that the proposition\n  k = 8\nis false"
+    )
+    assert elaborate("theorem w : k = 7 := by decide", environment).messages == []
+    same_request = elaborate("def k := 7\ntheorem w : k = 8 := by decide")
+    assert [m["data"] for m in same_request.messages] == [error["data"]]
+
+
 def test_unknown_commands_are_parse_errors() -> None:
     [error] = elaborate("blah blah").messages
     assert error == message("error", (1, 0), (1, 4), "unexpected identifier; expected command")

@@ -185,3 +185,28 @@ def test_custom_closing_tactics() -> None:
     assert engine.run_step(tokenize("ring"), [goal("a * b = b * a")]) == []
     with pytest.raises(TacticFailure):
         engine.run_step(tokenize("simp"), [goal("a * b = b * a")])
+
+
+def test_decide_unfolds_the_definitions_it_knows() -> None:
+    """Lean's `decide` evaluates the proposition's `Decidable` instance, unfolding definitions:
+    after `def k := 7`, `k = 8` is false and the message shows the proposition as written."""
+    environment = Environment(
+        declarations=(
+            Declaration("k", (), "Nat", "7"),
+            Declaration("m", (), "Nat", "k * 2"),  # a definition of a definition
+            Declaration("z", (), "Int", "-3"),
+        )
+    )
+
+    def decide(target: str, *hypotheses: str) -> list[str]:
+        return run("decide", goal(target, *hypotheses), environment=environment)[0]
+
+    assert decide("k = 7") == [] and decide("m = 14") == [] and decide("z < 0") == []
+    for false in ("k = 8", "m > 14", "z > 0"):
+        with pytest.raises(TacticFailure) as failure:
+            decide(false)
+        assert failure.value.message == (
+            f"Tactic `decide` proved that the proposition\n  {false}\nis false"
+        )
+    with pytest.raises(TacticFailure, match="must not contain free variables"):
+        decide("k = 8", "k : Nat")  # a hypothesis named k hides the constant

@@ -17,10 +17,16 @@ with an error-recovery `sorry`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from leanpool.testing._arith import evaluate_statement
+from leanpool.testing._arith import (
+    EvaluationError,
+    NotArithmetic,
+    evaluate_expression,
+    evaluate_statement,
+)
 from leanpool.testing._library import is_library_name
 from leanpool.testing._model import INACCESSIBLE, Environment, Goal, render_goals
 from leanpool.testing._syntax import (
@@ -127,6 +133,51 @@ def _canonical(proposition: str) -> str:
             return f"{right} {flipped[op]} {left}"
         return f"{left} {op} {right}"
     return text
+
+
+_ARITHMETIC_TYPES = {None, "Nat", "ℕ", "Int", "ℤ"}  # None: a `def` whose type was inferred
+
+
+def definition_values(
+    environment: Environment, text: str, hidden: Collection[str] = ()
+) -> tuple[dict[str, int], bool]:
+    """Values of the arithmetic constants `text` mentions, from their definitions (`def k := 7`
+    makes `k` 7; definitions of other definitions too), as `decide` unfolds them; and whether one
+    of them is an `Int`. Names in `hidden` (hypotheses, which shadow constants) are left out."""
+    values: dict[str, int] = {}
+    integer = False
+    pending = [(t.text, 0) for t in tokenize(text) if t.kind == "ident" and t.text not in hidden]
+    resolved: dict[str, tuple[str, bool] | None] = {}
+    while pending:  # collect every definition reached, then evaluate innermost first
+        name, depth = pending.pop()
+        if name in resolved or depth > 32:
+            continue
+        declaration = environment.resolve(name)
+        if (
+            declaration is None
+            or declaration.value is None
+            or declaration.binders
+            or declaration.type not in _ARITHMETIC_TYPES
+        ):
+            resolved[name] = None
+            continue
+        resolved[name] = (declaration.value, declaration.type in ("Int", "ℤ"))
+        inner = tokenize(declaration.value)
+        pending.extend((t.text, depth + 1) for t in inner if t.kind == "ident")
+    for _ in range(len(resolved)):  # each round evaluates at least one more, or nothing can
+        progress = False
+        for name, found in resolved.items():
+            if found is None or name in values:
+                continue
+            try:
+                values[name] = evaluate_expression(found[0], values, integer=found[1])
+            except (NotArithmetic, EvaluationError):
+                continue
+            integer = integer or found[1]
+            progress = True
+        if not progress:
+            break
+    return values, integer
 
 
 def _binders_text(binders: Sequence[tuple[str, str | None]]) -> str:
@@ -409,7 +460,7 @@ class TacticEngine:
             return rest
         closed = self._decide(head, goal) + rest
         if head == "decide" and any(
-            a.text == "+" and b.text == "native" for a, b in zip(tokens, tokens[1:], strict=False)
+            a.text == "+" and b.text == "native" for a, b in itertools.pairwise(tokens)
         ):  # `decide +native` (two tokens here)
             self.native_computations += 1
         return closed
@@ -434,12 +485,19 @@ class TacticEngine:
         if self._contradictory(goal):
             return []
         verdict = evaluate_statement(target)
+        if verdict is None and head == "decide":  # `decide` unfolds definitions: `def k := 7`
+            hypotheses = {name for name, _ in goal.hypotheses}
+            values, integer = definition_values(self.environment, target, hypotheses)
+            if values:
+                verdict = evaluate_statement(target, values, integer)
         if head == "rfl" and self._reducible and verdict is None:
             # With reducible transparency nothing the toy knows unfolds: the two sides must be
             # the same term (bound names do not matter).
             found = relation(target)
-            if found is not None and found[0] == "=" and alpha_normal(found[1]) != alpha_normal(
-                found[2]
+            if (
+                found is not None
+                and found[0] == "="
+                and alpha_normal(found[1]) != alpha_normal(found[2])
             ):
                 raise TacticFailure(self._refutation(head, goal))
         if head == "rfl" and not self._reflexive_shape(target):
