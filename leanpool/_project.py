@@ -186,6 +186,8 @@ class LocalProject(BaseProject):
     directory: str | os.PathLike[str]
 
     def __post_init__(self) -> None:
+        if self.directory is None:  # LocalProject() inherits BaseProject's default
+            raise ValueError("`LocalProject` requires `directory` to be specified")
         path = Path(self.directory).expanduser().resolve()
         if not path.is_dir():
             raise ValueError(f"Project directory '{path}' does not exist")

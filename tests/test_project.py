@@ -51,6 +51,12 @@ def test_local_project_builds_after_installing_its_toolchain(
     assert project.get_directory() == str(tmp_path / "p")
 
 
+def test_a_local_project_needs_its_directory(fakes: FakeTools) -> None:
+    with pytest.raises(ValueError, match="requires `directory`"):  # LeanInteract's error
+        LocalProject()
+    assert fakes.actions() == []
+
+
 def test_a_failed_build_is_the_called_process_error_leaninteract_let_through(
     fakes: FakeTools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
