@@ -12,14 +12,15 @@ blocks, which the tactic engine reads) it stays silent: it reports only certain 
 The message format is Lean's own: ``unexpected token 'X'; expected Y``, ``unexpected identifier;
 expected Y``, ``unexpected token; expected Y`` (a numeral or string literal) and ``unexpected end
 of input; expected Y``, as Lean 4's `mkErrorMessage` (src/Lean/Parser/Module.lean) writes it, with
-the alternatives sorted and joined as ``'a', 'b' or 'c'``; the REPL transcripts show it for a
-command (``unexpected token 'sorry'; expected command``, ../shared/repl-transcripts/core/
-line_breaks). Inside a command Lean starts the message where the previous token ends, so that the
-whitespace where the missing token belongs is part of it (lean4's tests/lean/1971.lean); at the
-end of the input the message has no end position. The alternatives listed here ("':'" after a
-theorem's binders, "':=', 'where' or '|'" after a signature, "term", "identifier", "command") are
-the ones Lean's own tests and users' logs show for these places; those for an unclosed bracket
-(`_CLOSING_EXPECTED`) are the toy's reading of Lean's bracket parsers, unconfirmed by a transcript.
+the alternatives sorted and joined as ``'a', 'b' or 'c'``; the REPL's own test suite shows it
+for a command (``unexpected token 'sorry'; expected command``: leanprover-community/repl,
+test/line_breaks.expected.out). Inside a command Lean starts the message where the previous
+token ends, so that the whitespace where the missing token belongs is part of it (lean4's
+tests/lean/1971.lean); at the end of the input the message has no end position. The alternatives
+listed here ("':'" after a theorem's binders, "':=', 'where' or '|'" after a signature, "term",
+"identifier", "command") are the ones Lean's own tests and users' logs show for these places;
+those for an unclosed bracket (`_CLOSING_EXPECTED`) are the toy's reading of Lean's bracket
+parsers, unconfirmed by a transcript.
 """
 
 from __future__ import annotations
