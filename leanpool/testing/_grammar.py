@@ -6,8 +6,9 @@ reads a declaration's outline the way Lean's `declaration` parser does (keyword,
 `: type`, `:= body`) and a few rules every Lean term obeys (brackets balance and close in order,
 a binary operator has operands, nothing follows `:` or `:=` without a term), and returns the
 first token Lean could not read there, with what Lean expected instead. Where the toy does not
-know the syntax (notation it has not heard of, `match` alternatives, `where` clauses, tactic
-blocks, which the tactic engine reads) it stays silent: it reports only certain parse errors.
+know the syntax (notation it has not heard of, `match` alternatives, `where` clauses; in tactic
+blocks, which the tactic engine reads, only brackets are checked) it stays silent: it reports
+only certain parse errors.
 
 The message format is Lean's own: ``unexpected token 'X'; expected Y``, ``unexpected identifier;
 expected Y``, ``unexpected token; expected Y`` (a numeral or string literal) and ``unexpected end
