@@ -1,4 +1,5 @@
-"""The `leanpool` command: `verify` proofs, `setup` Lean ahead of time, `doctor` the machine.
+"""The `leanpool` command: `verify` proofs, `setup` Lean ahead of time, `doctor` the machine,
+`selftest` leanpool against this machine's Lean.
 
 Installed as a console script (``leanpool``) and runnable as ``python -m leanpool``. Exit status
 (all commands): 0 success, 1 the job's own failure (proofs that did not pass, a failed setup,
@@ -11,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from leanpool._cli import _doctor, _setup, _verify
+from leanpool._cli import _doctor, _selftest, _setup, _verify
 
 __all__ = ["build_parser", "main"]
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _verify.add_parser(subparsers)
     _setup.add_parser(subparsers)
     _doctor.add_parser(subparsers)
+    _selftest.add_parser(subparsers)
     return parser
 
 
