@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,docs,ray
 
-.PHONY: install test lint typecheck matrix coverage demo bench soak docs clean
+.PHONY: install test test-lean lint typecheck matrix coverage demo bench soak docs clean
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ typecheck: install
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
+
+# `make test-lean`: the checks of `leanpool selftest` as tests, on real Lean (tests marked
+# `lean`, tests/test_real_lean.py). Where elan is missing they skip, saying so; `make test` skips
+# them too. LEANPOOL_TEST_LEAN_VERSION, LEANPOOL_TEST_PROJECT pick the Lean (default: the newest
+# the REPL supports, no project).
+test-lean: install
+	$(VENV)/bin/pytest -q -m lean
 
 # `make matrix`: the whole suite on every supported Python found (3.10 to 3.13), one nox session
 # each (noxfile.py says how interpreters are found, and what happens when one or an extra's wheel

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leanpool._selftest._report import CheckResult
-from leanpool._selftest._target import SelftestOptions, Target
+from leanpool._selftest._target import SelftestOptions, Target, derive_config
 
 __all__ = ["check_memory", "read_vm_status"]
 
@@ -47,10 +47,11 @@ def check_memory(target: Target, options: SelftestOptions) -> CheckResult:
     from leanpool.protocol import Command, CommandResponse
 
     started = time.monotonic()
-    limit = target.config.memory_hard_limit_mb
+    limit = target.memory_hard_limit_mb
+    config = derive_config(target.config, memory_hard_limit_mb=limit)
     module = target.import_module
     details: dict[str, Any] = {"import": module, "memory_hard_limit_mb": limit}
-    with LeanServer(target.config, memory_backend="rlimit") as server:
+    with LeanServer(config, memory_backend="rlimit") as server:
         try:
             imported = server.run(Command(cmd=f"import {module}"), timeout=options.timeout)
             if isinstance(imported, CommandResponse):

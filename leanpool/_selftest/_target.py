@@ -62,6 +62,13 @@ class Target:
     repl: dict[str, Any]  # url, ref, commit of the build (when known)
     project: str | None
     mathlib: bool
+    # The RLIMIT_AS the memory check holds the imports to (--memory-hard-limit-mb, else the
+    # config's). Only that check applies it: the others must not die of a limit set too low.
+    memory_hard_limit_mb: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory_hard_limit_mb is None:
+            self.memory_hard_limit_mb = self.config.memory_hard_limit_mb
 
     @property
     def label(self) -> str:
@@ -87,7 +94,7 @@ class Target:
             "repl_checkout": str(self.checkout) if self.checkout else None,
             "project": self.project,
             "mathlib": self.mathlib,
-            "memory_hard_limit_mb": self.config.memory_hard_limit_mb,
+            "memory_hard_limit_mb": self.memory_hard_limit_mb,
         }
 
 
@@ -159,9 +166,9 @@ def set_up(options: SelftestOptions) -> tuple[CheckResult, Target | None]:
     if simulated and not options.sim and config.lean_version:
         # The stand-in answers as the Lean release it stands in for, where their outputs differ.
         config = derive_config(config, extra_args=("--lean-version", config.lean_version))
-    if options.memory_hard_limit_mb is not None:
-        config = derive_config(config, memory_hard_limit_mb=options.memory_hard_limit_mb)
     target = Target(config, simulated, config.lean_version, checkout, repl, project, mathlib)
+    if options.memory_hard_limit_mb is not None:
+        target.memory_hard_limit_mb = options.memory_hard_limit_mb
     seconds = time.monotonic() - started
     details = target.describe() | {"setup_seconds": round(seconds, 3)}
     if options.sim:
