@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from leanpool._cli import _doctor, _selftest, _setup, _verify
+from leanpool._cli import _doctor, _selftest, _serve, _setup, _verify
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leanpool {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _verify.add_parser(subparsers)
+    _serve.add_parser(subparsers)
     _setup.add_parser(subparsers)
     _doctor.add_parser(subparsers)
     _selftest.add_parser(subparsers)
