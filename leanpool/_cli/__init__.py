@@ -3,7 +3,7 @@
 
 Installed as a console script (``leanpool``) and runnable as ``python -m leanpool``. Exit status
 (all commands): 0 success, 1 the job's own failure (proofs that did not pass, a failed setup,
-missing requirements), 2 usage or input errors.
+missing requirements), 2 usage or input errors; `selftest` adds 3, no Lean on this machine.
 """
 
 from __future__ import annotations

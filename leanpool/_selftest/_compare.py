@@ -4,7 +4,8 @@ Always ignored (the REPL's output format makes no promise about them):
 
 * layout: key order, line breaks and indentation of Lean's JSON printer (responses are compared
   as JSON values, not as text);
-* the order of a tactic's ``usedConstants``: it is a hash-set artefact (repl-protocol.md, 3.4).
+* the order of a tactic's ``usedConstants``: the REPL collects them in a hash set
+  (REPL/Lean/InfoTree.lean), so their order is an artefact.
 
 Ignored only when the recording comes from another REPL release than the one running (a
 ``--repl-tests`` directory; never for the REPL checkout's own test files, which were recorded
@@ -16,7 +17,8 @@ by that very release):
   (v4.19.0), ``usedConstants`` (v4.14.0).
 
 Ids are compared exactly: env and proof-state ids are deterministic counters within a session
-(repl-protocol.md, 4.1), and the upstream REPL reports no timings.
+(the lengths of the REPL's state arrays, REPL/Main.lean), and the upstream REPL reports no
+timings.
 """
 
 from __future__ import annotations
