@@ -187,7 +187,9 @@ def test_chaos_with_stopped_workers_stray_output_and_cancellations() -> None:
         elif isinstance(outcome, CommandResponse):
             values = [m.data for m in outcome.messages if m.severity == "info"]
             assert values[0] == str(i * 7), (i, kind, outcome)  # its own answer, always
-            assert kind in ("ok", "stray", "stderr"), (i, kind, outcome)
+            # A memory request may slip under the watchdog (it samples every 50 ms) while its
+            # REPL is being stopped and continued: it is still its own, right answer.
+            assert kind in ("ok", "stray", "stderr", "memory"), (i, kind, outcome)
             seen["answered"] += 1
         else:
             expected = FAULTS[kind][1] if kind in FAULTS else None
