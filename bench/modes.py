@@ -52,6 +52,13 @@ class Sizes:
     # 9. the verdict policy
     verdict_proofs: int = 200
     verdict_cpu_ms: int = 20
+    # 10. leanpool serve against the Kimina server
+    kimina_trivial: int = 2000  # trivial checks per run (best of `repeats`)
+    kimina_mixed: int = 120  # proofs of the mixed load
+    kimina_import_ms: int = 1000  # importing Mathlib, in the simulator
+    kimina_import_mb: int = 100
+    kimina_cpu_ms: int = 20  # each proof of the mixed load
+    kimina_install: bool = True  # make the Python 3.12 environments when missing
 
 
 SIZES: dict[str, Sizes] = {
@@ -89,6 +96,12 @@ SIZES: dict[str, Sizes] = {
         json_deep_levels=20_000,
         verdict_proofs=12,
         verdict_cpu_ms=2,
+        kimina_trivial=48,
+        kimina_mixed=16,
+        kimina_import_ms=30,
+        kimina_import_mb=8,
+        kimina_cpu_ms=2,
+        kimina_install=False,
     ),
     "quick": Sizes(
         deadline_s=600,
@@ -155,5 +168,7 @@ SIZES: dict[str, Sizes] = {
         rl_async_probe=True,
         json_repeats=51,
         json_deep_levels=100_000,
+        kimina_trivial=5000,
+        kimina_mixed=300,
     ),
 }

@@ -87,6 +87,13 @@ TARGETS = (
         meaning="plain run time / time under the verdict policy (Lean asked for axioms)",
     ),
     Target(
+        "speedup_vs_kimina_server",
+        "s10_serve",
+        1.5,
+        meaning="Kimina server time / leanpool serve time, the same kimina-client load of "
+        "trivial checks (same simulator, same REPL count)",
+    ),
+    Target(
         "lost_results",
         "all",
         None,
@@ -135,6 +142,7 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         "verdict_policy_throughput_vs_plain": _get(
             scenarios, "s9_verdicts", "policy_throughput_vs_plain"
         ),
+        "speedup_vs_kimina_server": _get(scenarios, "s10_serve", "speedup_vs_kimina_server"),
         "lost_results": lost_results(scenarios)["total"],
     }
 
@@ -176,6 +184,9 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         "json_parse_iterative_vs_json_loads": _get(scenarios, "s8_json", "iterative_vs_json_loads"),
         "verdict_policy_with_statements_vs_plain": _get(
             scenarios, "s9_verdicts", "policy_statement_throughput_vs_plain"
+        ),
+        "speedup_vs_kimina_server_mixed": _get(
+            scenarios, "s10_serve", "speedup_vs_kimina_server_mixed"
         ),
     }
 
@@ -357,6 +368,7 @@ _TITLES = {
     "s7_rl": "7. RL-like mixed workload",
     "s8_json": "8. Parsing responses",
     "s9_verdicts": "9. The verdict policy",
+    "s10_serve": "10. leanpool serve against the Kimina server",
 }
 
 
@@ -479,6 +491,24 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
             f"{_fmt(result.get('policy_statement_throughput_vs_plain'))} x; every proof "
             f"passed: {result.get('all_passed')}."
         )
+    elif name == "s10_serve":
+        if result.get("kimina_skipped"):
+            lines.append(f"Kimina server not measured: {result['kimina_skipped']}.")
+        lines.append(
+            f"Kimina server time / leanpool serve time: trivial checks "
+            f"{_fmt(result.get('speedup_vs_kimina_server'))}, mixed load "
+            f"{_fmt(result.get('speedup_vs_kimina_server_mixed'))}; client: "
+            f"{result.get('client')}; same outcomes on both: {result.get('same_outcomes')}."
+        )
+        lines.append("")
+        lines.append("| system | load | snippets/s | p50 ms per call | p99 ms per call |")
+        lines.append("| --- | --- | ---: | ---: | ---: |")
+        for system, loads in (result.get("latency") or {}).items():
+            for load, numbers in loads.items():
+                lines.append(
+                    f"| {system} | {load} | {_fmt(numbers.get('snippets_per_s'))} | "
+                    f"{_fmt(numbers.get('p50_ms'))} | {_fmt(numbers.get('p99_ms'))} |"
+                )
     if lines:
         lines.append("")
     return lines

@@ -37,6 +37,7 @@ SCENARIOS = {
     "s7_rl": "rl",
     "s8_json": "json_parse",
     "s9_verdicts": "verdicts",
+    "s10_serve": "serve",
 }
 
 
@@ -71,7 +72,8 @@ def _selected(only: str) -> list[str]:
     for word in only.split(","):
         word = word.strip()
         for key in SCENARIOS:
-            if word in (key, key[1:2], key[:2]):
+            prefix = key.split("_", 1)[0]  # "s10"
+            if word in (key, prefix, prefix[1:]):
                 chosen.append(key)
     return chosen
 

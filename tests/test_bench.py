@@ -23,6 +23,7 @@ RATIO_KEYS = {
     "speedup_vs_leaninteract_pool",
     "json_parse_shallow_vs_json_loads",
     "verdict_policy_throughput_vs_plain",
+    "speedup_vs_kimina_server",
     "lost_results",
 }
 SCENARIOS = {
@@ -35,6 +36,7 @@ SCENARIOS = {
     "s7_rl",
     "s8_json",
     "s9_verdicts",
+    "s10_serve",
 }
 
 
