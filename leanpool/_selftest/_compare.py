@@ -190,5 +190,8 @@ def _ordered_keys(want: dict[str, Any], got: dict[str, Any]) -> Iterable[str]:
 def _show(value: Any) -> str:
     import json
 
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    except RecursionError:  # an info tree deeper than json.dumps goes
+        text = f"<a {type(value).__name__} nested too deep to show>"
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
