@@ -56,18 +56,11 @@ from leanpool._errors import (
     ServerNotRunningError,
     StateLostError,
 )
+from leanpool._ids import copy_id_containers, request_id_fields, response_id_paths, set_path
 from leanpool._memory import system_memory_fraction
 from leanpool._sandbox import SandboxMode
 from leanpool._server import LeanServer, MemoryBackend, Response, _Hold
-from leanpool._session_cache import (
-    BaseSessionCache,
-    PickleSessionCache,
-    ReplaySessionCache,
-    copy_id_containers,
-    request_id_fields,
-    response_id_paths,
-    set_path,
-)
+from leanpool._session_cache import BaseSessionCache, PickleSessionCache, ReplaySessionCache
 from leanpool._standby import Standby
 from leanpool.protocol import BaseREPLQuery, encode_request, parse_response
 

@@ -63,10 +63,10 @@ from leanpool._backends import WorkerFactory, loky_worker
 from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
 from leanpool._futures import PoolFuture
+from leanpool._ids import ID_BASE_STEP
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
 from leanpool._session import PoolSession
-from leanpool._session_cache import ID_BASE_STEP
 from leanpool._stats import PoolStats
 from leanpool.protocol import BaseREPLQuery, Command, parse_request
 

@@ -163,6 +163,6 @@ def dedup_key(request: BaseREPLQuery, timeout: float | None) -> str:
 
 def names_state(request: BaseREPLQuery) -> bool:
     """Whether the request refers to an env or proof state (only meaningful in a session)."""
-    from leanpool._session_cache import request_id_fields
+    from leanpool._ids import request_id_fields
 
     return bool(request_id_fields(request))

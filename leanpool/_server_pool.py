@@ -21,14 +21,14 @@ from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
-from leanpool._pool import LeanPool, as_request, usable_cpus
-from leanpool._session_cache import (
-    ID_BASE_STEP,
+from leanpool._ids import (
+    base_of,
     copy_id_containers,
     request_id_fields,
     response_id_paths,
     set_path,
 )
+from leanpool._pool import LeanPool, as_request, usable_cpus
 from leanpool.protocol import parse_response
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class LeanServerPool:
     def _session_for(self, request: BaseREPLQuery) -> PoolSession:
         with self._lock:
             for _field, _kind, value in request_id_fields(request):
-                session = self._owners.get(-value & ~(ID_BASE_STEP - 1)) if value < 0 else None
+                session = self._owners.get(base_of(value)) if value < 0 else None
                 if session is None:
                     raise StateLostError(
                         f"Id {value} was not returned by this pool: LeanServerPool ids come from "
@@ -241,7 +241,7 @@ class LeanServerPool:
         with self._lock:
             for _path, _kind, value in response_id_paths(wire):
                 if value < 0:
-                    self._owners[-value & ~(ID_BASE_STEP - 1)] = session
+                    self._owners[base_of(value)] = session
 
 
 def _outcome_of(future: Future[Any]) -> Any:

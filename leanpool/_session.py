@@ -24,7 +24,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import PoolShutdownError, RequestError
-from leanpool._session_cache import ID_BASE_STEP, request_id_fields
+from leanpool._ids import base_of, is_based, request_id_fields
 from leanpool._worker import Recipe
 from leanpool.protocol import BaseREPLQuery
 
@@ -100,7 +100,7 @@ class PoolSession:
         id may name a state on another worker, and would then fail or not, by placement; an id
         no response named would be replayed in vain."""
         for field_name, _kind, value in request_id_fields(request):
-            if value > -ID_BASE_STEP or (-value & ~(ID_BASE_STEP - 1)) not in self._bases:
+            if not is_based(value) or base_of(value) not in self._bases:
                 raise RequestError(
                     f"{type(request).__name__}.{field_name}={value} is not an id returned by "
                     "this session: use the env / proof-state ids from this session's responses."
@@ -122,7 +122,7 @@ class PoolSession:
         needed: list[Recipe] = []
         stack = [value for _f, _k, value in request_id_fields(request)]
         while stack:
-            base = -stack.pop() & ~(ID_BASE_STEP - 1)
+            base = base_of(stack.pop())
             if base in seen:
                 continue
             seen.add(base)
@@ -166,6 +166,4 @@ def _ids_named(outcome: Any, base: int) -> set[int]:
         values.append(getattr(item, "proof_state", None))
     for item in getattr(outcome, "tactics", None) or ():
         values.append(getattr(item, "proof_state", None))
-    return {
-        v for v in values if isinstance(v, int) and v < 0 and (-v & ~(ID_BASE_STEP - 1)) == base
-    }
+    return {v for v in values if isinstance(v, int) and is_based(v) and base_of(v) == base}

@@ -24,72 +24,28 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from leanpool._errors import PROCESS_FAULTS, LeanPoolError, StateLostError
+from leanpool._ids import (
+    IdKind,
+    IdPath,
+    base_of,
+    based_id,
+    copy_id_containers,
+    get_path,
+    is_based,
+    request_id_fields,
+    response_id_paths,
+    set_path,
+)
 from leanpool.protocol import (
     BaseREPLQuery,
-    Command,
-    FileCommand,
     PickleEnvironment,
     PickleProofState,
-    ProofStep,
     UnpickleEnvironment,
     UnpickleProofState,
 )
-
-IdKind = Literal["env", "proofState"]
-# Where a state id sits in a response dict: ("env",), ("sorries", 2, "proofState"), ...
-IdPath = tuple[str | int, ...]
-
-
-def response_id_paths(response: dict[str, Any]) -> Iterator[tuple[IdPath, IdKind, int]]:
-    """Every state id a raw REPL response names, with its place and kind."""
-    env = response.get("env")
-    if isinstance(env, int):
-        yield ("env",), "env", env
-    state = response.get("proofState")
-    if isinstance(state, int) and "goals" in response:
-        yield ("proofState",), "proofState", state
-    for list_key in ("sorries", "tactics"):
-        for index, item in enumerate(response.get(list_key) or ()):
-            value = item.get("proofState") if isinstance(item, dict) else None
-            if isinstance(value, int):
-                yield (list_key, index, "proofState"), "proofState", value
-
-
-def get_path(response: dict[str, Any], path: IdPath) -> Any:
-    node: Any = response
-    for key in path:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
-def set_path(response: dict[str, Any], path: IdPath, value: int) -> None:
-    node: Any = response
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-
-
-def request_id_fields(request: BaseREPLQuery) -> list[tuple[str, IdKind, int]]:
-    """The state ids a request names: (model field name, kind, value)."""
-    found: list[tuple[str, IdKind, int]] = []
-    if isinstance(request, (Command, FileCommand, PickleEnvironment, UnpickleProofState)):
-        if request.env is not None:
-            found.append(("env", "env", request.env))
-    elif isinstance(request, (ProofStep, PickleProofState)):
-        found.append(("proof_state", "proofState", request.proof_state))
-    return found
-
-
-# Session ids handed out by a caller that owns the id space (the pool's sessions): the k-th state a
-# response names gets -(id_base | k). Bases are multiples of 2**20, so they never collide with the
-# cache's own counter (-1, -2, ... up to -(2**20 - 1)).
-ID_BASE_STEP = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -126,7 +82,7 @@ class CacheEntry:
 
     def id_for(self, index: int, path: IdPath) -> int | None:
         if self.id_base is not None:
-            return -(self.id_base | index)
+            return based_id(self.id_base, index)
         return self.ids.get(path)
 
 
@@ -200,8 +156,8 @@ class BaseSessionCache:
                 entry = self._adopted.get(id_base)
                 if entry is None:
                     entry = self._adopted[id_base] = CacheEntry(request, {}, id_base=id_base)
-                    self._note_root(-(id_base | 0), request)
-                return -(id_base | 0)
+                    self._note_root(based_id(id_base, 0), request)
+                return based_id(id_base, 0)
             session_id = -next(self._counter)
             entry = CacheEntry(request=request, ids={(): session_id})
             self._states[session_id] = entry
@@ -210,8 +166,8 @@ class BaseSessionCache:
 
     def _entry_for(self, session_id: int) -> CacheEntry | None:
         entry = self._states.get(session_id)
-        if entry is None and session_id <= -ID_BASE_STEP:
-            entry = self._adopted.get(-session_id & ~(ID_BASE_STEP - 1))
+        if entry is None and is_based(session_id):
+            entry = self._adopted.get(base_of(session_id))
         return entry
 
     # -------------------------------------------------------------- LeanInteract's API
@@ -234,7 +190,7 @@ class BaseSessionCache:
                 self._adopted[id_base] = entry
             bindings = self._bindings_for(server)
             for index, (path, kind, repl_id) in enumerate(response_id_paths(response)):
-                session_id = -next(self._counter) if id_base is None else -(id_base | index)
+                session_id = -next(self._counter) if id_base is None else based_id(id_base, index)
                 entry.ids[path] = session_id
                 entry.kinds[session_id] = kind
                 self._states[session_id] = entry
@@ -497,26 +453,11 @@ class PickleSessionCache(ReplaySessionCache):
         self._pickles.clear()
 
 
-def copy_id_containers(response: dict[str, Any]) -> dict[str, Any]:
-    """Copy just the containers that hold ids (cheaper than a deep copy of big responses)."""
-    copied = dict(response)
-    for list_key in ("sorries", "tactics"):
-        items = copied.get(list_key)
-        if isinstance(items, list):
-            copied[list_key] = [dict(item) if isinstance(item, dict) else item for item in items]
-    return copied
-
-
 __all__ = [
     "BaseSessionCache",
-    "IdKind",
-    "IdPath",
     "PickleSessionCache",
     "PickleSessionState",
     "ReplaySessionCache",
     "ReplaySessionState",
     "SessionState",
-    "copy_id_containers",
-    "request_id_fields",
-    "response_id_paths",
 ]

@@ -7,30 +7,10 @@ from pathlib import Path
 import pytest
 
 from leanpool._auto_server import AutoLeanServer
-from leanpool._session_cache import (
-    ID_BASE_STEP,
-    PickleSessionCache,
-    ReplaySessionCache,
-    response_id_paths,
-)
+from leanpool._ids import ID_BASE_STEP
+from leanpool._session_cache import PickleSessionCache, ReplaySessionCache
 from leanpool.protocol import Command, CommandResponse, ProofStep, ProofStepResponse
 from leanpool.testing import sim_config
-
-
-def test_response_id_paths_names_every_state() -> None:
-    response = {
-        "env": 3,
-        "sorries": [{"proofState": 4, "goal": "⊢ True"}, {"proofState": 5, "goal": "⊢ False"}],
-        "tactics": [{"proofState": 6, "tactic": "rfl"}],
-    }
-    assert list(response_id_paths(response)) == [
-        (("env",), "env", 3),
-        (("sorries", 0, "proofState"), "proofState", 4),
-        (("sorries", 1, "proofState"), "proofState", 5),
-        (("tactics", 0, "proofState"), "proofState", 6),
-    ]
-    step = {"proofState": 7, "goals": [], "proofStatus": "Completed"}
-    assert list(response_id_paths(step)) == [(("proofState",), "proofState", 7)]
 
 
 def test_caller_owned_ids_are_positional_and_rebuilt_after_restart() -> None:
