@@ -276,6 +276,14 @@ def _route(path: str, endpoint: Endpoint, methods: list[str], label: str | None 
             return await endpoint(request)
         except HttpError as exc:
             return exc.response()
+        except asyncio.CancelledError:
+            # The server cancels a handler only when it stops and the drain time is over: the
+            # request's Lean work is cancelled by now; tell the client to send it again.
+            return JSONResponse(
+                {"detail": "The service stopped before this request finished; send it again."},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         except Exception:
             logger.exception("Unexpected error answering %s %s", request.method, name)
             return JSONResponse({"detail": "Internal server error"}, status_code=500)
