@@ -41,7 +41,7 @@ from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_threa
 from leanpool._routing import HeaderSplit
 from leanpool._slot import Slot, Task
 from leanpool._stats import StatsBook
-from leanpool._worker import WorkerReport, WorkItem, WorkResult
+from leanpool._worker import WorkerCounts, WorkerReport, WorkItem, WorkResult
 from leanpool.protocol import BaseREPLQuery, LeanError
 
 if TYPE_CHECKING:
@@ -127,7 +127,6 @@ class Dispatcher:
             for i in range(options.workers)
         ]
         self._queues: OrderedDict[HeaderKey, deque[Pending]] = OrderedDict()
-        self._queued = 0
         self._in_flight_keys: dict[str, Pending] = {}
         self._results: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
@@ -287,7 +286,6 @@ class Dispatcher:
             key = pending.header.key if pending.header is not None else None
             found = self._queues.get(key)
             waiting = found if found is not None else self._queues.setdefault(key, deque())
-            self._queued += 1
         if front:
             waiting.appendleft(pending)
         else:
@@ -327,12 +325,16 @@ class Dispatcher:
             if not progressed:
                 return
 
+    def _waiting(self) -> int:
+        """Requests waiting for a worker: in the header queues and pinned to slots."""
+        return sum(len(q) for q in self._queues.values()) + sum(len(s.pinned) for s in self.slots)
+
     def _batch_limit(self) -> int:
         """Requests per task: enough to share the backlog among the slots' tasks, but no more
         than about `_TASK_SECONDS` of work. A task's results come back together, so a long
         task delays its first answer, and its requests can no longer move to another worker;
         a round trip costs well under a millisecond, so short tasks lose little throughput."""
-        waiting = self._queued + sum(len(s.pinned) for s in self.slots)
+        waiting = self._waiting()
         per_task = math.ceil(waiting / (len(self.slots) * self.options.depth))
         estimate = self._service_estimate
         if estimate is None:
@@ -357,7 +359,6 @@ class Dispatcher:
             waiting = self._queues[key]  # type: ignore[index]
             while waiting and len(batch) < limit:
                 pending = waiting.popleft()
-                self._queued -= 1
                 if self._claim(pending):
                     batch.append(pending)
             if not waiting:
@@ -566,9 +567,11 @@ class Dispatcher:
         if not results:
             return
         before = (
-            slot.report.import_seconds if slot.report and slot.report.pid == report.pid else 0.0
+            slot.report.counts.import_seconds
+            if slot.report and slot.report.pid == report.pid
+            else 0.0
         )
-        busy = max(r.seconds for r in results) - max(0.0, report.import_seconds - before)
+        busy = max(r.seconds for r in results) - max(0.0, report.counts.import_seconds - before)
         per_request = max(0.0, busy) / len(results)
         previous = self._service_estimate
         self._service_estimate = (
@@ -678,7 +681,7 @@ class Dispatcher:
     def _idle(self) -> bool:
         """Nothing left to answer (a warm-up still in flight is not waited for)."""
         return (
-            self._queued == 0
+            not any(self._queues.values())
             and all(not s.pinned and not s.load for s in self.slots)
             and self._events.empty()
         )
@@ -690,7 +693,6 @@ class Dispatcher:
             for pending in waiting:
                 cancelled += self._cancel(pending)
         self._queues.clear()
-        self._queued = 0
         for slot in self.slots:
             for pending in slot.pinned:
                 cancelled += self._cancel(pending)
@@ -739,15 +741,16 @@ class Dispatcher:
         self._publish()
 
     def _publish(self) -> None:
+        counts = sum((s.counts() for s in self.slots), WorkerCounts())
         self.stats.publish(
-            queued=self._queued + sum(len(s.pinned) for s in self.slots),
+            queued=self._waiting(),
             running=sum(len(task.pendings) for s in self.slots for task in s.in_flight.values()),
             slots=[s.snapshot() for s in self.slots],
-            restarts=sum((s.restarts() for s in self.slots), Counter()),
+            restarts=Counter(counts.restarts),
             recycles=sum((s.recycles for s in self.slots), Counter()),
-            header_imports=sum(s.header_imports() for s in self.slots),
+            header_imports=counts.header_imports,
             session_moves=self._session_moves,
-            states_rebuilt=sum(s.states_rebuilt() for s in self.slots),
+            states_rebuilt=counts.states_rebuilt,
         )
 
 

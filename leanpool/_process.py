@@ -196,7 +196,6 @@ class ReplProcess:
         self.peak_rss_bytes = 0
         self.killed_by_us = False
         self._stderr_tail = bytearray()
-        self._stderr_total = 0
         self._closed = False
         _live.add(self)
 
@@ -230,7 +229,6 @@ class ReplProcess:
                 return False
             if not chunk:
                 return False
-            self._stderr_total += len(chunk)
             self._stderr_tail += chunk
             if len(self._stderr_tail) > STDERR_TAIL_BYTES:
                 del self._stderr_tail[: len(self._stderr_tail) - STDERR_TAIL_BYTES]
@@ -238,10 +236,6 @@ class ReplProcess:
     def stderr_tail(self) -> str:
         self.drain_stderr()
         return self._stderr_tail.decode("utf-8", errors="replace")
-
-    @property
-    def stderr_bytes_seen(self) -> int:
-        return self._stderr_total
 
     # ---------------------------------------------------------------- ending
     def wait_exit(self, timeout: float) -> int | None:

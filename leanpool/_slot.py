@@ -18,7 +18,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leanpool._worker import WorkerReport
+from leanpool._worker import WorkerCounts, WorkerReport
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -67,12 +67,8 @@ class Slot:
     sessions: int = 0
     report: WorkerReport | None = None
     recycles: Counter[str] = field(default_factory=Counter)
-    # restarts reported by earlier generations of this slot's worker (REPL restarts)
-    past_restarts: Counter[str] = field(default_factory=Counter)
-    past_header_imports: int = 0
-    past_states_rebuilt: int = 0
-    past_import_seconds: float = 0.0
-    past_timed_imports: int = 0
+    # what the earlier generations of this slot's worker did (their last reports, added up)
+    past_counts: WorkerCounts = field(default_factory=WorkerCounts)
     running_since: float = 0.0  # when the task now running on the worker began (monotonic)
     started_at: float = 0.0  # when the current generation's worker was started (monotonic)
 
@@ -89,11 +85,7 @@ class Slot:
             first = self.first_recycle_at if self.generation == 0 else None
             self.recycle_at = first or self.max_tasks
         if self.report is not None:
-            self.past_restarts.update(self.report.restarts)
-            self.past_header_imports += self.report.header_imports
-            self.past_states_rebuilt += self.report.states_rebuilt
-            self.past_import_seconds += self.report.import_seconds
-            self.past_timed_imports += self.report.timed_imports
+            self.past_counts += self.report.counts
             self.report = None
 
     def stop(self, kill: bool, wait: bool = False) -> None:
@@ -236,25 +228,14 @@ class Slot:
         return self.state == "draining" and not self.in_flight
 
     # ---------------------------------------------------------------- stats
-    def restarts(self) -> Counter[str]:
-        total = Counter(self.past_restarts)
-        if self.report is not None:
-            total.update(self.report.restarts)
-        return total
-
-    def header_imports(self) -> int:
-        return self.past_header_imports + (self.report.header_imports if self.report else 0)
-
-    def states_rebuilt(self) -> int:
-        return self.past_states_rebuilt + (self.report.states_rebuilt if self.report else 0)
+    def counts(self) -> WorkerCounts:
+        """What every generation of this slot's worker did, the current one included."""
+        return self.past_counts + self.report.counts if self.report else self.past_counts
 
     def import_timing(self) -> tuple[float, int]:
         """Seconds spent importing headers in front of requests, and how many imports."""
-        report = self.report
-        return (
-            self.past_import_seconds + (report.import_seconds if report else 0.0),
-            self.past_timed_imports + (report.timed_imports if report else 0),
-        )
+        counts = self.counts()
+        return counts.import_seconds, counts.timed_imports
 
     def snapshot(self) -> dict[str, Any]:
         report = self.report

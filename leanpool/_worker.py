@@ -21,6 +21,8 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,17 +70,31 @@ class WorkResult:
 
 
 @dataclass(frozen=True)
-class WorkerReport:
-    pid: int
-    repl_pid: int | None
-    rss_mb: float
-    generation: int
-    restarts: dict[str, int] = field(default_factory=dict)
+class WorkerCounts:
+    """What a worker has done so far; counts of successive workers add up."""
+
+    restarts: Mapping[str, int] = field(default_factory=dict)  # REPL restarts, by cause
     header_imports: int = 0
     states_rebuilt: int = 0  # session states replayed after a REPL restart or on a new worker
     import_seconds: float = 0.0  # header imports paid while requests waited
     timed_imports: int = 0
-    requests_served: int = 0
+
+    def __add__(self, other: WorkerCounts) -> WorkerCounts:
+        return WorkerCounts(
+            dict(Counter(self.restarts) + Counter(other.restarts)),
+            self.header_imports + other.header_imports,
+            self.states_rebuilt + other.states_rebuilt,
+            self.import_seconds + other.import_seconds,
+            self.timed_imports + other.timed_imports,
+        )
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    pid: int
+    repl_pid: int | None
+    rss_mb: float
+    counts: WorkerCounts = field(default_factory=WorkerCounts)
 
 
 class HeaderNotShareable(LeanPoolError):
@@ -136,7 +152,6 @@ class _WorkerState:
         self.cache = _WorkerCache()
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
-        self.requests_served = 0
         self.verbatim_imports = 0  # commands that ran with their own import header
 
     def get_server(self) -> AutoLeanServer:
@@ -177,13 +192,13 @@ class _WorkerState:
             pid=os.getpid(),
             repl_pid=server.pid if server is not None else None,
             rss_mb=server.rss_mb() if server is not None else 0.0,
-            generation=server.generation if server is not None else -1,
-            restarts=dict(server.restart_counts) if server is not None else {},
-            header_imports=self.cache.header_imports + self.verbatim_imports,
-            states_rebuilt=self.cache.states_rebuilt,
-            import_seconds=self.cache.import_seconds,
-            timed_imports=self.cache.timed_imports,
-            requests_served=self.requests_served,
+            counts=WorkerCounts(
+                restarts=dict(server.restart_counts) if server is not None else {},
+                header_imports=self.cache.header_imports + self.verbatim_imports,
+                states_rebuilt=self.cache.states_rebuilt,
+                import_seconds=self.cache.import_seconds,
+                timed_imports=self.cache.timed_imports,
+            ),
         )
 
 
@@ -281,7 +296,6 @@ def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
         else:
             parsed = outcome
         results.append(WorkResult(item.seq, parsed, time.monotonic() - started))
-    state.requests_served += len(items)
     return results, state.report()
 
 

@@ -409,7 +409,7 @@ class _FailingTasks:
 
     def warm_up(self) -> Future[object]:
         future: Future[object] = Future()
-        future.set_result(([], WorkerReport(os.getpid(), None, 0.0, 0)))
+        future.set_result(([], WorkerReport(os.getpid(), None, 0.0)))
         return future
 
     def shutdown(self, wait: bool = False) -> None:
