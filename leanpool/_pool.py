@@ -50,8 +50,7 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from functools import partial
@@ -266,11 +265,11 @@ class LeanPool:
         queued at a time, so arbitrarily long inputs stream in bounded memory.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        stream = _Stream(self, requests, ordered=ordered)
-        stream.fill()  # like Executor.map, work starts before the first result is asked for
-        return self._progress_wrap(
-            _results(stream, deadline, return_exceptions), stream.total_hint, progress
-        )
+        completed: queue.SimpleQueue[int] = queue.SimpleQueue()
+        window = _Window(self, requests, None if ordered else completed.put)
+        window.fill()  # like Executor.map, work starts before the first result is asked for
+        results = _results(window, completed, ordered, deadline, return_exceptions)
+        return self._progress_wrap(results, window.total_hint, progress)
 
     def imap_unordered(
         self,
@@ -280,10 +279,10 @@ class LeanPool:
         with_index: bool = False,
     ) -> Iterator[Any]:
         """Results as they complete (``(index, result)`` pairs with `with_index`)."""
-        stream = _Stream(self, requests, ordered=False)
-        stream.fill()
-        for index, future in stream:
-            outcome = _outcome(future, None, return_exceptions)
+        completed: queue.SimpleQueue[int] = queue.SimpleQueue()
+        window = _Window(self, requests, completed.put)
+        window.fill()
+        for index, outcome in _results(window, completed, False, None, return_exceptions, True):
             yield (index, outcome) if with_index else outcome
 
     async def async_map(
@@ -294,46 +293,25 @@ class LeanPool:
         return_exceptions: bool = False,
         with_index: bool = False,
     ) -> AsyncIterator[Any]:
-        """Async iterator of results (completion order by default), with bounded look-ahead."""
+        """Async iterator of results (completion order by default), with bounded look-ahead:
+        at most `max_in_flight` requests submitted and not yet yielded."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Queue[tuple[int, Future[Any]]] = asyncio.Queue()
-        source = iter(enumerate(requests))
-        window: dict[int, Future[Any]] = {}
-        next_to_yield = 0
-        ready: dict[int, Future[Any]] = {}
-        exhausted = False
-
-        def top_up() -> None:
-            nonlocal exhausted
-            while not exhausted and len(window) < self.max_in_flight:
-                try:
-                    index, request = next(source)
-                except StopIteration:
-                    exhausted = True
-                    return
-                future = self._submit_safely(request)
-                window[index] = future
-                future.add_done_callback(partial(_notify_loop, loop, done, index))
-
+        completed: asyncio.Queue[int] = asyncio.Queue()
+        window = _Window(self, requests, partial(_notify_loop, loop, completed))
         try:
-            top_up()
-            while window:
-                index, future = await done.get()
-                window.pop(index, None)
-                top_up()
-                if not ordered:
-                    outcome = _outcome(future, None, return_exceptions)
-                    yield (index, outcome) if with_index else outcome
-                    continue
-                ready[index] = future
-                while next_to_yield in ready:
-                    future = ready.pop(next_to_yield)
-                    outcome = _outcome(future, None, return_exceptions)
-                    yield (next_to_yield, outcome) if with_index else outcome
-                    next_to_yield += 1
+            while True:
+                found = window.next_done(ordered)
+                while found is None and window.has_outstanding():
+                    await completed.get()
+                    found = window.next_done(ordered)
+                if found is None:
+                    return
+                index, future = found
+                window.yielded(index)
+                outcome = _outcome(future, None, return_exceptions)
+                yield (index, outcome) if with_index else outcome
         finally:
-            for future in window.values():
-                future.cancel()
+            window.cancel_rest()
 
     def verify(
         self,
@@ -605,105 +583,112 @@ def _check_server_options(options: dict[str, Any]) -> None:
         )
 
 
-class _Stream:
-    """Submits requests from an iterable with at most `max_in_flight` outstanding."""
+class _Window:
+    """The requests of one iteration (`map`, `imap_unordered`, `async_map`) that were submitted and
+    not yet given to the caller: at most `max_in_flight`, so long inputs stream in bounded memory,
+    and what the caller abandons is exactly what gets cancelled.
 
-    def __init__(self, pool: LeanPool, requests: Iterable[Any], ordered: bool) -> None:
+    `notify(index)` is called (on a callback thread) when request `index` completes.
+    """
+
+    def __init__(
+        self,
+        pool: LeanPool,
+        requests: Iterable[Any],
+        notify: Callable[[int], object] | None = None,
+    ) -> None:
         self.pool = pool
-        self.ordered = ordered
         self.total_hint: int | None = None
         with contextlib.suppress(TypeError):
             self.total_hint = len(requests)  # type: ignore[arg-type]
         self._source = iter(enumerate(requests))
         self._exhausted = False
-        self._order: deque[tuple[int, Future[Any]]] = deque()
-        self._completed: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
-        self._outstanding = 0
-        self._unyielded: dict[int, Future[Any]] = {}  # unordered: submitted, not yet yielded
+        self._notify = notify
+        self._unyielded: dict[int, Future[Any]] = {}  # in input order
 
     def fill(self) -> None:
-        while not self._exhausted and self._outstanding < self.pool.max_in_flight:
+        while not self._exhausted and len(self._unyielded) < self.pool.max_in_flight:
             try:
                 index, request = next(self._source)
             except StopIteration:
                 self._exhausted = True
                 return
             future = self.pool._submit_safely(request)
-            self._outstanding += 1
-            if self.ordered:
-                self._order.append((index, future))
-            else:
-                self._unyielded[index] = future
-                future.add_done_callback(partial(_put_completed, self._completed, index))
+            self._unyielded[index] = future
+            if self._notify is not None:
+                future.add_done_callback(partial(_index_done, self._notify, index))
 
-    def next_ordered(self) -> tuple[int, Future[Any]] | None:
-        if not self._order:
-            self.fill()
-            if not self._order:
-                return None
-        return self._order[0]
-
-    def pop_ordered(self) -> None:
-        self._order.popleft()
-        self._outstanding -= 1
+    def has_outstanding(self) -> bool:
         self.fill()
+        return bool(self._unyielded)
 
-    def __iter__(self) -> Iterator[tuple[int, Future[Any]]]:
-        """Unordered: (index, future) as futures complete."""
-        try:
-            while True:
-                self.fill()
-                if self._outstanding == 0:
-                    return
-                index, future = self._completed.get()
-                self._outstanding -= 1
-                del self._unyielded[index]
-                yield index, future
-        finally:
-            self.cancel_rest()
+    def head(self) -> tuple[int, Future[Any]] | None:
+        """The first request in input order not yet given to the caller."""
+        self.fill()
+        return next(iter(self._unyielded.items()), None)
+
+    def next_done(self, ordered: bool) -> tuple[int, Future[Any]] | None:
+        """A finished request to give next: the head if it is done (ordered), else any."""
+        self.fill()
+        if ordered:
+            head = next(iter(self._unyielded.items()), None)
+            return head if head is not None and head[1].done() else None
+        return next(((i, f) for i, f in self._unyielded.items() if f.done()), None)
+
+    def get(self, index: int) -> Future[Any] | None:
+        return self._unyielded.get(index)
+
+    def yielded(self, index: int) -> None:
+        del self._unyielded[index]
+        self.fill()
 
     def cancel_rest(self) -> None:
         """The caller stopped iterating: cancel what it will never see (workers skip what they
         have not started)."""
-        for _index, future in self._order:
-            future.cancel()
         for future in self._unyielded.values():
             future.cancel()
 
 
+def _index_done(notify: Callable[[int], object], index: int, _future: Future[Any]) -> None:
+    notify(index)
+
+
 def _notify_loop(
-    loop: asyncio.AbstractEventLoop,
-    done: asyncio.Queue[tuple[int, Future[Any]]],
-    index: int,
-    future: Future[Any],
+    loop: asyncio.AbstractEventLoop, completed: asyncio.Queue[int], index: int
 ) -> None:
     # The loop is closed when its iteration was abandoned (and `asyncio.run` returned): nobody
     # waits for this result any more.
     with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(done.put_nowait, (index, future))
+        loop.call_soon_threadsafe(completed.put_nowait, index)
 
 
-def _put_completed(
-    completed: queue.SimpleQueue[tuple[int, Future[Any]]], index: int, future: Future[Any]
-) -> None:
-    completed.put((index, future))
-
-
-def _results(stream: _Stream, deadline: float | None, return_exceptions: bool) -> Iterator[Any]:
-    if not stream.ordered:
-        for _index, future in stream:
-            yield _outcome(future, deadline, return_exceptions)
-        return
+def _results(
+    window: _Window,
+    completed: queue.SimpleQueue[int],
+    ordered: bool,
+    deadline: float | None,
+    return_exceptions: bool,
+    with_index: bool = False,
+) -> Iterator[Any]:
+    """The outcomes of a window's requests, in input order or as they complete."""
     try:
         while True:
-            head = stream.next_ordered()
-            if head is None:
+            if ordered:
+                found = window.head()
+            else:
+                found = None
+                while found is None and window.has_outstanding():
+                    index = completed.get()
+                    future = window.get(index)
+                    found = (index, future) if future is not None else None
+            if found is None:
                 return
-            outcome = _outcome(head[1], deadline, return_exceptions)
-            stream.pop_ordered()
-            yield outcome
+            index, future = found
+            outcome = _outcome(future, deadline, return_exceptions)
+            window.yielded(index)
+            yield (index, outcome) if with_index else outcome
     finally:
-        stream.cancel_rest()
+        window.cancel_rest()
 
 
 def _outcome(future: Future[Any], deadline: float | None, return_exceptions: bool) -> Any:
