@@ -581,29 +581,25 @@ class AutoLeanServer(LeanServer):
         if not self.is_alive():
             died_unseen = self._proc is not None and not self._dead_reason
             self._restart_locked("crash" if died_unseen else self._restart_cause)
-        limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
-        if self.max_process_memory is not None and limit:
-            rss = self.rss_mb()
-            if rss >= self.max_process_memory * limit:
-                logger.info(
-                    "REPL RSS %.0f MB >= %.0f%% of %s MB: restarting",
-                    rss,
-                    100 * self.max_process_memory,
-                    limit,
-                )
-                self._restart_locked("process_memory")
+        if self._process_memory_high():
+            logger.info("REPL RSS %.0f MB: restarting before the next request", self.rss_mb())
+            self._restart_locked("process_memory")
         if self._system_check_due():
             self._wait_for_system_memory()
         if materialize_for is not None:
             self._translate(materialize_for, timeout)
 
-    def _memory_gate_due(self) -> bool:
+    def _process_memory_high(self) -> bool:
+        """The REPL's RSS reached `max_process_memory` times its limit (a restart frees it)."""
         limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
-        if (
+        return (
             self.max_process_memory is not None
-            and limit
-            and self.rss_mb() >= self.max_process_memory * limit
-        ):
+            and bool(limit)
+            and self.rss_mb() >= self.max_process_memory * float(limit or 0)
+        )
+
+    def _memory_gate_due(self) -> bool:
+        if self._process_memory_high():
             return True
         return self._system_check_due() and self._system_memory_high()
 

@@ -26,7 +26,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import RequestError
+from leanpool._futures import failed_future
 from leanpool._results_file import ResultsFile, id_key
+from leanpool._stats import percentile
 from leanpool._verdict import STATUSES, Status, VerdictPolicy
 from leanpool._verify import Verification, judge
 from leanpool.protocol import BaseREPLQuery, Command
@@ -161,9 +163,7 @@ class Batch:
         try:
             inner = self._start(request, timeout, formal_statement, header)
         except (RequestError, TypeError, ValueError) as exc:
-            failed: Future[Any] = Future()
-            failed.set_exception(exc if isinstance(exc, RequestError) else RequestError(str(exc)))
-            inner = failed
+            inner = failed_future(exc if isinstance(exc, RequestError) else RequestError(str(exc)))
         with self._lock:
             self._requests[index] = (inner, submitted)
         done.add_done_callback(lambda f: inner.cancel() if f.cancelled() else None)
@@ -311,11 +311,6 @@ class Batch:
                 latencies.append(entry.seconds)
         latencies.sort()
 
-        def pick(q: float) -> float | None:
-            return (
-                latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
-            )
-
         return BatchSummary(
             total=len(self.results),
             passed=counts["passed"],
@@ -326,8 +321,8 @@ class Batch:
             reasons=reasons,
             wall_seconds=finished - self._started,
             latency_mean=sum(latencies) / len(latencies) if latencies else None,
-            latency_p50=pick(0.5),
-            latency_p99=pick(0.99),
+            latency_p50=percentile(latencies, 0.5),
+            latency_p99=percentile(latencies, 0.99),
             latency_max=latencies[-1] if latencies else None,
         )
 

@@ -69,6 +69,13 @@ class PoolFuture(Future[Any]):
         super().add_done_callback(partial(_off_dispatcher, fn))
 
 
+def failed_future(error: BaseException) -> Future[Any]:
+    """A future that already holds `error`: a request refused at once is still one result."""
+    future: Future[Any] = Future()
+    future.set_exception(error)
+    return future
+
+
 def _off_dispatcher(fn: Callable[[Future[Any]], object], future: Future[Any]) -> None:
     if _on_dispatcher_thread():
         callback_runner().submit(fn, future)

@@ -61,7 +61,7 @@ from leanpool._arguments import check_timeout
 from leanpool._backends import WorkerFactory, loky_worker
 from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
-from leanpool._futures import PoolFuture
+from leanpool._futures import PoolFuture, failed_future
 from leanpool._ids import ID_BASE_STEP
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
@@ -511,9 +511,7 @@ class LeanPool:
         try:
             return self._submit(request, timeout=self.timeout if timeout is None else timeout)
         except (RequestError, TypeError, ValueError) as exc:
-            future: Future[Any] = Future()
-            future.set_exception(exc if isinstance(exc, LeanPoolError) else RequestError(str(exc)))
-            return future
+            return failed_future(exc if isinstance(exc, LeanPoolError) else RequestError(str(exc)))
 
     def _close_session(self, session: PoolSession) -> None:
         def unbind() -> None:

@@ -21,6 +21,7 @@ from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
+from leanpool._futures import failed_future
 from leanpool._ids import (
     base_of,
     copy_id_containers,
@@ -177,12 +178,8 @@ class LeanServerPool:
     def _submit_or_fail(self, request: BaseREPLQuery, timeout: float | None) -> Future[Any]:
         try:
             return self._submit(request, timeout)
-        except Exception as exc:
-            from concurrent.futures import Future
-
-            failed: Future[Any] = Future()
-            failed.set_exception(exc)
-            return failed
+        except Exception as exc:  # LeanInteract's run_batch gives every error in its place
+            return failed_future(exc)
 
     def _session_for(self, request: BaseREPLQuery) -> PoolSession:
         with self._lock:

@@ -14,6 +14,13 @@ from typing import Any
 _LATENCY_WINDOW = 10_000
 
 
+def percentile(ordered: list[float], q: float) -> float | None:
+    """The `q`-quantile (0..1) of sorted values, nearest rank; None for no values."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 @dataclass(frozen=True)
 class PoolStats:
     """A consistent snapshot of a pool's activity (see `LeanPool.stats`)."""
@@ -119,11 +126,6 @@ class StatsBook:
             submitted, done = self._submitted, self._done
             cancelled, deduplicated = self._cancelled, self._deduplicated
 
-        def percentile(q: float) -> float | None:
-            if not latencies:
-                return None
-            return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-
         ok = kinds.pop("ok", 0)
         return PoolStats(
             submitted=submitted,
@@ -139,8 +141,8 @@ class StatsBook:
             header_imports=published["header_imports"],
             session_moves=published["session_moves"],
             states_rebuilt=published["states_rebuilt"],
-            latency_p50=percentile(0.50),
-            latency_p90=percentile(0.90),
-            latency_p99=percentile(0.99),
+            latency_p50=percentile(latencies, 0.50),
+            latency_p90=percentile(latencies, 0.90),
+            latency_p99=percentile(latencies, 0.99),
             workers=list(published["slots"]),
         )
