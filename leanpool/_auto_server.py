@@ -523,7 +523,9 @@ class AutoLeanServer(LeanServer):
         """The response with REPL ids replaced by what the caller should hold (and cached)."""
         only_message = "message" in response and len(response) == 1
         if id_base is not None and not only_message and response:
-            return self.session_cache.add(self, request, response, id_base=id_base or None)
+            return self.session_cache.add(
+                self, request, response, id_base=id_base or None, run_raw=self._run_raw_locked
+            )
         return self._to_caller_ids(response)
 
     def _to_caller_ids(self, response: dict[str, Any]) -> dict[str, Any]:

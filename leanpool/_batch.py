@@ -34,7 +34,7 @@ from leanpool._verify import Verification, judge
 from leanpool.protocol import BaseREPLQuery, Command
 
 if TYPE_CHECKING:
-    from leanpool._pool import LeanPool
+    from leanpool._pool import LeanPool, PoolPort
     from leanpool._progress import ProgressTracker
 
 
@@ -111,12 +111,14 @@ class Batch:
     def __init__(
         self,
         pool: LeanPool,
+        port: PoolPort,
         progress: bool = False,
         policy: VerdictPolicy | None = None,
         results_path: str | os.PathLike[str] | None = None,
         resume: bool = False,
     ) -> None:
         self.pool = pool
+        self._port = port
         self.policy = policy or VerdictPolicy()
         self.results: list[BatchResult] = []
         self._futures: list[Future[BatchResult]] = []
@@ -177,14 +179,14 @@ class Batch:
         formal_statement: str | None,
         header: str | None,
     ) -> Future[Any]:
-        timeout_ = self.pool.timeout if timeout is None else timeout
+        timeout_ = self._port.timeout if timeout is None else timeout
         code: str | None = None
         if isinstance(request, str):
             code = request
         elif type(request) is Command and request.env is None:
             code = request.cmd
         if code is not None:
-            return self.pool.submit_verification(
+            return self._port.submit_verification(
                 code,
                 formal_statement=formal_statement,
                 header=header,
@@ -196,7 +198,7 @@ class Batch:
                 "formal_statement and header apply to commands (Lean source text), "
                 f"not to a {type(request).__name__}."
             )
-        return self.pool._submit_safely(request, timeout_)
+        return self._port.submit_or_fail(request, timeout_)
 
     def _record(
         self, entry: BatchResult, submitted: float, done: Future[BatchResult], inner: Future[Any]

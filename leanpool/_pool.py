@@ -376,7 +376,7 @@ class LeanPool:
             raise RequestError("Empty submission: there is nothing for Lean to check.")
         timeout = check_timeout(self.timeout if timeout is ... else timeout)
         if self._verifier is None:
-            self._verifier = Verifier(self, remember=self.dedup)
+            self._verifier = Verifier(PoolPort(self), remember=self.dedup)
         return self._verifier.submit(
             Submission(code, formal_statement, header),
             make_policy(policy, policy_options),
@@ -405,6 +405,7 @@ class LeanPool:
             policy_options.setdefault("allow_sorry", True)
         return Batch(
             self,
+            PoolPort(self),
             progress=self._want_progress(progress),
             policy=make_policy(policy, policy_options),
             results_path=results_path,
@@ -414,7 +415,7 @@ class LeanPool:
     def session(self) -> PoolSession:
         """A handle for stateful work (env / proof-state ids that stay valid)."""
         self._check_open()
-        return PoolSession(self, next(self._sessions))
+        return PoolSession(PoolPort(self), next(self._sessions))
 
     # ================================================================ lifecycle
     def stats(self) -> PoolStats:
@@ -539,6 +540,57 @@ class LeanPool:
         from leanpool._progress import track
 
         return track(results, total=total, description="Lean")
+
+
+class PoolPort:
+    """What sessions, batches and verifications may ask of their pool, and nothing more: the
+    layering reads one way (they import nothing of this module; the pool hands them a port)."""
+
+    def __init__(self, pool: LeanPool) -> None:
+        self._pool = pool
+
+    @property
+    def timeout(self) -> float | None:
+        """The pool's default per-request timeout."""
+        return self._pool.timeout
+
+    def submit(
+        self,
+        request: BaseREPLQuery | str,
+        *,
+        timeout: object,
+        session: PoolSession | None = None,
+        urgent: bool = False,
+    ) -> Future[Any]:
+        """Queue a request (bad input raises `RequestError`); `urgent`: ahead of what waits."""
+        return self._pool._submit(request, timeout=timeout, session=session, urgent=urgent)
+
+    def submit_or_fail(self, request: BaseREPLQuery | str, timeout: float | None) -> Future[Any]:
+        """Queue a request; bad input becomes a failed future instead of an exception."""
+        return self._pool._submit_safely(request, timeout)
+
+    def session(self) -> PoolSession:
+        return self._pool.session()
+
+    def close_session(self, session: PoolSession) -> None:
+        self._pool._close_session(session)
+
+    def submit_verification(
+        self,
+        code: str,
+        *,
+        formal_statement: str | None,
+        header: str | None,
+        timeout: float | None,
+        policy: VerdictPolicy,
+    ) -> Future[Verification]:
+        return self._pool.submit_verification(
+            code,
+            formal_statement=formal_statement,
+            header=header,
+            timeout=timeout,
+            policy=policy,
+        )
 
 
 def usable_cpus() -> int:

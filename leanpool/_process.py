@@ -57,6 +57,11 @@ def _load_prctl() -> Callable[..., int] | None:
 _prctl = _load_prctl()
 
 
+def can_die_with_parent() -> bool:
+    """Whether this platform lets a child be killed when its parent dies (Linux's prctl)."""
+    return _prctl is not None
+
+
 def die_with_parent(parent_pid: int) -> bool:
     """Have the kernel SIGKILL this process when its parent dies (Linux): unlike a watching
     thread, this also ends a process that is stopped (SIGSTOP) or frozen. Exits at once if the

@@ -30,7 +30,7 @@ from leanpool.protocol import BaseREPLQuery
 
 if TYPE_CHECKING:
     from leanpool._dispatcher import Pending
-    from leanpool._pool import LeanPool
+    from leanpool._pool import PoolPort
     from leanpool._server import Response
     from leanpool._slot import Slot
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 class PoolSession:
     """A handle for stateful requests on a `LeanPool` (see `LeanPool.session`)."""
 
-    def __init__(self, pool: LeanPool, session_id: int) -> None:
+    def __init__(self, pool: PoolPort, session_id: int) -> None:
         self._pool = pool
         self.slot_index: int | None = None  # set by the dispatcher at the first request
         self.session_id = session_id
@@ -63,7 +63,7 @@ class PoolSession:
             raise PoolShutdownError("This session is closed.")
         if timeout is ...:
             timeout = self._pool.timeout
-        return self._pool._submit(request, timeout=timeout, session=self)
+        return self._pool.submit(request, timeout=timeout, session=self)
 
     def run(
         self, request: BaseREPLQuery | str, *, timeout: float | EllipsisType | None = ...
@@ -81,7 +81,7 @@ class PoolSession:
         """Forget this session's states (requests already submitted still complete)."""
         if not self.closed:
             self.closed = True
-            self._pool._close_session(self)
+            self._pool.close_session(self)
 
     def __enter__(self) -> PoolSession:
         return self

@@ -177,11 +177,13 @@ class BaseSessionCache:
         request: BaseREPLQuery,
         response: dict[str, Any],
         id_base: int | None = None,
+        run_raw: RunRaw | None = None,
     ) -> dict[str, Any]:
         """Cache `request`; return `response` with every REPL id replaced by a session id.
 
         Ids come from the cache's counter, or are -(id_base | k) for the k-th state when the
-        caller owns the id space.
+        caller owns the id space. `run_raw` runs a request on the same REPL, for caches that
+        ask the REPL for more (a pickle cache writes the state's pickle).
         """
         with self._lock:
             translated = copy_id_containers(response)
@@ -306,10 +308,17 @@ class BaseSessionCache:
             finally:
                 self._materializing.discard(key)
 
+    def replayed(self, entry: CacheEntry, response: dict[str, Any]) -> None:
+        """Hook: an entry's request was (re)played and answered `response`, about to be bound.
+
+        A subclass may count it, or raise to refuse the answer (nothing is bound then).
+        """
+
     def _bind_response(
         self, bindings: _Bindings, entry: CacheEntry, response: dict[str, Any]
     ) -> None:
         """Bind the ids of a (re)played entry's response to its session ids, by position."""
+        self.replayed(entry, response)
         adopted_first = entry.ids.pop((), None)  # adopted with the cache's counter
         for index, (path, kind, repl_id) in enumerate(response_id_paths(response)):
             session_id = entry.id_for(index, path)
@@ -383,10 +392,10 @@ class PickleSessionCache(ReplaySessionCache):
         request: BaseREPLQuery,
         response: dict[str, Any],
         id_base: int | None = None,
+        run_raw: RunRaw | None = None,
     ) -> dict[str, Any]:
-        translated = super().add(server, request, response, id_base)
+        translated = super().add(server, request, response, id_base, run_raw)
         first = next(response_id_paths(response), None)
-        run_raw: RunRaw | None = getattr(server, "_run_raw_locked", None)
         if first is None or run_raw is None or first[0] not in (("env",), ("proofState",)):
             return translated
         path, kind, repl_id = first

@@ -41,7 +41,7 @@ from leanpool._verdict import Verdict, VerdictPolicy, parse_axioms_message
 from leanpool.protocol import Command, CommandResponse, LeanError, ProofStepResponse
 
 if TYPE_CHECKING:
-    from leanpool._pool import LeanPool
+    from leanpool._pool import PoolPort
     from leanpool._session import PoolSession
 
 REFERENCE_NAME = "__leanpool_reference"
@@ -300,7 +300,7 @@ def _moved(item: Any, line: int) -> Any:
 class Verifier:
     """Runs verifications on one pool; folds identical ones and remembers recent verdicts."""
 
-    def __init__(self, pool: LeanPool, remember: bool) -> None:
+    def __init__(self, pool: PoolPort, remember: bool) -> None:
         self._pool = pool
         self._remember = remember
         self._lock = threading.Lock()
@@ -376,7 +376,7 @@ class Verifier:
         assert session is not None
         checks_text = "\n".join(command for _what, command in plan.checks(policy))
         try:
-            second = self._pool._submit(
+            second = self._pool.submit(
                 Command(cmd=checks_text, env=env), timeout=timeout, session=session, urgent=True
             )
         except LeanPoolError as exc:  # the pool shut down meanwhile

@@ -31,7 +31,7 @@ from leanpool._control import BEAT_INTERVAL, WorkerControl
 from leanpool._errors import LeanPoolError
 from leanpool._process import die_with_parent
 from leanpool._routing import HeaderSplit, header_split_for, shift_positions
-from leanpool._session_cache import CacheEntry, ReplaySessionCache, _Bindings
+from leanpool._session_cache import CacheEntry, ReplaySessionCache
 from leanpool.protocol import BaseREPLQuery, Command, parse_response
 
 if TYPE_CHECKING:
@@ -122,9 +122,8 @@ class _WorkerCache(ReplaySessionCache):
             self.import_seconds += time.monotonic() - started
             self.timed_imports += 1
 
-    def _bind_response(
-        self, bindings: _Bindings, entry: CacheEntry, response: dict[str, Any]
-    ) -> None:
+    def replayed(self, entry: CacheEntry, response: dict[str, Any]) -> None:
+        """Count header imports and rebuilt states; refuse a header that is not shareable."""
         header_id = entry.ids.get((), entry.ids.get(("env",)))  # before / after its first bind
         if header_id in self.header_ids:
             self.header_imports += 1
@@ -134,7 +133,6 @@ class _WorkerCache(ReplaySessionCache):
                 )
         else:
             self.states_rebuilt += 1
-        super()._bind_response(bindings, entry, response)
 
 
 class _WorkerState:

@@ -111,7 +111,7 @@ class _LatePool:
 
 def test_every_entry_has_its_verdict_even_before_its_callback_ran() -> None:
     late = _LatePool()
-    with Batch(late, progress=False) as batch:  # type: ignore[arg-type]
+    with Batch(late, late, progress=False) as batch:  # type: ignore[arg-type]
         for i in range(5):
             batch.submit(f"#eval {i}")
     assert [r.verdict for r in batch.results] == ["passed"] * 5

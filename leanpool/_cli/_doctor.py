@@ -357,9 +357,9 @@ def _cgroup() -> Iterator[Finding]:
 
 
 def _death_signal() -> Iterator[Finding]:
-    from leanpool._process import _prctl
+    from leanpool._process import can_die_with_parent
 
-    if _prctl is not None:
+    if can_die_with_parent():
         yield Finding("orphan protection", "ok", "PR_SET_PDEATHSIG: REPLs die with their owner")
     else:
         yield Finding(
