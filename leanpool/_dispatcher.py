@@ -39,7 +39,7 @@ from leanpool._channel import SKIPPED
 from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
 from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_thread
 from leanpool._routing import HeaderSplit
-from leanpool._slot import Slot, Task
+from leanpool._slot import Slot, SlotState, Task
 from leanpool._stats import StatsBook
 from leanpool._worker import WorkerCounts, WorkerReport, WorkItem, WorkResult
 from leanpool.protocol import BaseREPLQuery, LeanError
@@ -90,6 +90,43 @@ class Pending:
             future.owner = self
 
 
+# ---------------------------------------------------------------- events
+# What callers (any thread) and task-completion callbacks put on the dispatcher's queue.
+@dataclass(frozen=True)
+class _Submit:
+    pending: Pending
+
+
+@dataclass(frozen=True)
+class _TaskDone:
+    slot_index: int
+    task: Task
+
+
+@dataclass(frozen=True)
+class _Call:
+    fn: Callable[[], None]  # run on the dispatcher thread
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    future: PoolFuture
+
+
+@dataclass(frozen=True)
+class _Publish:
+    published: threading.Event  # set once a fresh stats snapshot is out
+
+
+@dataclass(frozen=True)
+class _Shutdown:
+    cancel_futures: bool
+    kill: bool
+
+
+_Event = _Submit | _TaskDone | _Call | _Cancel | _Publish | _Shutdown
+
+
 @dataclass
 class DispatcherOptions:
     workers: int
@@ -112,7 +149,7 @@ class Dispatcher:
     ) -> None:
         self.options = options
         self.stats = StatsBook()
-        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self.slots = [
             Slot(
                 index=i,
@@ -146,18 +183,15 @@ class Dispatcher:
             raise self._start_error
 
     # ================================================================ any thread
-    def put(self, kind: str, payload: Any = None) -> None:
-        self._events.put((kind, payload))
-
     def submit(self, pending: Pending) -> None:
         if self._closing:
             raise PoolShutdownError("The pool is shut down; it accepts no new requests.")
         self.stats.submitted(1)
-        self.put("submit", pending)
+        self._events.put(_Submit(pending))
 
     def shutdown(self, wait: bool, cancel_futures: bool, kill: bool = False) -> None:
         self._closing = True
-        self.put("shutdown", (cancel_futures, kill))
+        self._events.put(_Shutdown(cancel_futures, kill))
         if wait and threading.current_thread() is not self._thread:
             self._done.wait()
 
@@ -170,16 +204,16 @@ class Dispatcher:
         if self._done.is_set() or threading.current_thread() is self._thread:
             return
         published = threading.Event()
-        self.put("publish", published)
+        self._events.put(_Publish(published))
         published.wait(timeout)
 
     def call_in_dispatcher(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the dispatcher thread (slot/session state is only touched there)."""
-        self.put("call", fn)
+        self._events.put(_Call(fn))
 
     def future_cancelled(self, future: PoolFuture) -> None:
         """A caller cancelled `future` (any thread): its worker may skip the request."""
-        self.put("cancel", future)
+        self._events.put(_Cancel(future))
 
     # ================================================================ dispatcher thread
     def _run(self) -> None:
@@ -229,26 +263,23 @@ class Dispatcher:
             if self._closing and self._idle():
                 return
 
-    def _handle(self, event: tuple[str, Any]) -> None:
-        kind, payload = event
-        if kind == "submit":
-            self._accept(payload)
-        elif kind == "done":
-            slot_index, task = payload
-            self._task_done(self.slots[slot_index], task)
-        elif kind == "call":
-            payload()
-        elif kind == "cancel":
-            self._cancelled(payload)
-        elif kind == "publish":
+    def _handle(self, event: _Event) -> None:
+        if isinstance(event, _Submit):
+            self._accept(event.pending)
+        elif isinstance(event, _TaskDone):
+            self._task_done(self.slots[event.slot_index], event.task)
+        elif isinstance(event, _Call):
+            event.fn()
+        elif isinstance(event, _Cancel):
+            self._cancelled(event.future)
+        elif isinstance(event, _Publish):
             self._publish()
-            payload.set()
-        elif kind == "shutdown":
-            cancel_futures, kill = payload
+            event.published.set()
+        else:
             self._closing = True
-            if cancel_futures:
+            if event.cancel_futures:
                 self._cancel_all_queued()
-            if kill:
+            if event.kill:
                 self._kill = True
 
     # ---------------------------------------------------------------- accepting
@@ -375,7 +406,7 @@ class Dispatcher:
                 continue
             if key is None or slot.holds(key):
                 rank = 0
-            elif not any(other.holds(key) for other in self.slots if other.state == "up"):
+            elif not any(other.holds(key) for other in self.slots if other.state is SlotState.UP):
                 rank = 1
             elif self._worth_importing(key, len(waiting)):
                 rank = 2
@@ -392,7 +423,7 @@ class Dispatcher:
         measured = any(slot.import_timing()[1] for slot in self.slots)
         if not measured or self._service_estimate is None:
             return True  # nothing measured yet: keep every worker busy
-        holders = sum(1 for s in self.slots if s.state == "up" and s.holds(key))
+        holders = sum(1 for s in self.slots if s.state is SlotState.UP and s.holds(key))
         return waiting * self._service_estimate / max(1, holders) > self._import_estimate()
 
     def _steal_for(self, thief: Slot) -> bool:
@@ -411,7 +442,7 @@ class Dispatcher:
         for victim in self.slots:
             if victim is thief or not victim.pinned:
                 continue
-            busy = victim.busy_for(per_request, now) if victim.state == "up" else 0.0
+            busy = victim.busy_for(per_request, now) if victim.state is SlotState.UP else 0.0
             firsts: dict[int, tuple[int, Pending]] = {}
             for position, pending in enumerate(itertools.islice(victim.pinned, _STEAL_SCAN)):
                 session = pending.session
@@ -519,7 +550,7 @@ class Dispatcher:
         index = slot.index
 
         def done(_future: Future[Any]) -> None:
-            self.put("done", (index, task))
+            self._events.put(_TaskDone(index, task))
 
         task.future.add_done_callback(done)
 
@@ -720,11 +751,13 @@ class Dispatcher:
         # requests that arrived meanwhile
         while True:
             try:
-                kind, payload = self._events.get_nowait()
+                event = self._events.get_nowait()
             except queue.Empty:
                 break
-            if kind == "submit":
-                self._cancel(payload)
+            if isinstance(event, _Submit):
+                self._cancel(event.pending)
+            elif isinstance(event, _Publish):
+                event.published.set()  # nobody waits out its timeout for a pool that is gone
 
     def _stop_slots(self) -> None:
         graceful = not self._kill

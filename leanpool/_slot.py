@@ -16,6 +16,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from leanpool._worker import WorkerCounts, WorkerReport
@@ -34,6 +35,14 @@ _task_ids = itertools.count(1)
 _tickets = itertools.count(1)  # numbers of requests on workers' control pages
 # A new worker process imports leanpool and starts its REPL before its first heartbeat.
 _FIRST_BEAT_SECONDS = 60.0
+
+
+class SlotState(Enum):
+    """Where a slot's worker is in its life; only `UP` slots are sent work."""
+
+    UP = "up"
+    DRAINING = "draining"  # served its quota (max_tasks): finishes what it holds, then recycles
+    DOWN = "down"  # no worker (not started yet, retired, or stopped)
 
 
 @dataclass
@@ -58,7 +67,7 @@ class Slot:
     first_recycle_at: int | None = None
     generation: int = -1
     worker: WorkerHandle | None = None
-    state: str = "down"  # "up", "draining" (recycle once idle), "down"
+    state: SlotState = SlotState.DOWN
     in_flight: dict[int, Task] = field(default_factory=dict)
     headers: OrderedDict[tuple[str, ...], None] = field(default_factory=OrderedDict)
     pinned: deque[Pending] = field(default_factory=deque)  # session requests bound here
@@ -78,7 +87,7 @@ class Slot:
         self.generation += 1
         self.started_at = time.monotonic()
         self.worker = self.factory(self.config, self.server_options)
-        self.state = "up"
+        self.state = SlotState.UP
         self.headers.clear()
         self.served_this_generation = 0
         if self.max_tasks is not None:
@@ -90,7 +99,7 @@ class Slot:
 
     def stop(self, kill: bool, wait: bool = False) -> None:
         worker, self.worker = self.worker, None
-        self.state = "down"
+        self.state = SlotState.DOWN
         if worker is not None:
             if kill:
                 worker.kill(wait=wait)
@@ -120,7 +129,7 @@ class Slot:
     # ---------------------------------------------------------------- dispatch
     @property
     def accepting(self) -> bool:
-        return self.state == "up" and len(self.in_flight) < self.depth and self.quota != 0
+        return self.state is SlotState.UP and len(self.in_flight) < self.depth and self.quota != 0
 
     @property
     def quota(self) -> int | None:
@@ -217,15 +226,15 @@ class Slot:
             self.report = report
         self.served_this_generation += len(task.pendings)
         if (
-            self.state == "up"
+            self.state is SlotState.UP
             and self.recycle_at is not None
             and self.served_this_generation >= self.recycle_at
         ):
-            self.state = "draining"
+            self.state = SlotState.DRAINING
 
     @property
     def ready_to_recycle(self) -> bool:
-        return self.state == "draining" and not self.in_flight
+        return self.state is SlotState.DRAINING and not self.in_flight
 
     # ---------------------------------------------------------------- stats
     def counts(self) -> WorkerCounts:
@@ -241,7 +250,7 @@ class Slot:
         report = self.report
         return {
             "slot": self.index,
-            "state": self.state,
+            "state": self.state.value,
             "generation": self.generation,
             "pid": report.pid if report else None,
             "repl_pid": report.repl_pid if report else None,
