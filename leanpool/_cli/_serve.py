@@ -212,7 +212,7 @@ def run_serve(args: argparse.Namespace) -> int:
             "pip install 'leanpool[serve]'"
         )
         return EXIT_USAGE
-    from leanpool._errors import LeanSetupError
+    from leanpool._errors import LeanPoolError, LeanSetupError
     from leanpool._serve import ServeSettings, address, bind, create_app, run
     from leanpool._serve._accesslog import configure_access_log
 
@@ -259,7 +259,11 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"${KEY_VARIABLE})."
             )
         configure_access_log(settings.access_log)
-        pool = _make_pool(args, config, settings)
+        try:
+            pool = _make_pool(args, config, settings)
+        except (ImportError, LeanPoolError, RuntimeError, ValueError, TypeError) as exc:
+            _say(f"leanpool serve: cannot start the pool: {exc}")
+            return EXIT_FAILED
         url = address(sock)
 
         def ready() -> None:

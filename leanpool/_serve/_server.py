@@ -10,6 +10,7 @@ workers whose parent is gone are ended by the kernel (see `LeanPool`).
 
 from __future__ import annotations
 
+import math
 import signal
 import socket
 from typing import Any
@@ -48,7 +49,7 @@ def run(app: Any, sock: socket.socket, settings: ServeSettings) -> int:
         lifespan="on",
         access_log=False,  # ours is structured, and leaves the key out (see _accesslog)
         log_level="warning",
-        timeout_graceful_shutdown=round(settings.drain_timeout),
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout),
         backlog=BACKLOG,
         server_header=False,
         timeout_keep_alive=5,
