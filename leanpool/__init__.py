@@ -70,7 +70,7 @@ _EXPORTS: dict[str, str] = {
     "LeanPool": "leanpool._pool",
     "ray_backend": "leanpool._backends",
     "LeanServerPool": "leanpool._server_pool",
-    "PoolSession": "leanpool._session",
+    "PoolSession": "leanpool._pool_session",
     "PoolStats": "leanpool._stats",
     "Batch": "leanpool._batch",
     "BatchSummary": "leanpool._batch",
@@ -151,6 +151,7 @@ if TYPE_CHECKING:
         WorkerCrashedError,
     )
     from leanpool._pool import LeanPool
+    from leanpool._pool_session import PoolSession
     from leanpool._project import (
         BaseProject,
         GitProject,
@@ -161,7 +162,6 @@ if TYPE_CHECKING:
     )
     from leanpool._server import LeanServer
     from leanpool._server_pool import LeanServerPool
-    from leanpool._session import PoolSession
     from leanpool._session_cache import (
         BaseSessionCache,
         PickleSessionCache,

@@ -29,7 +29,6 @@ import queue
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ from leanpool.protocol import BaseREPLQuery, LeanError
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
-    from leanpool._session import PoolSession
+    from leanpool._pool_session import SessionRecord
 
 logger = logging.getLogger("leanpool")
 
@@ -74,15 +73,14 @@ class Pending:
     timeout: float | None
     futures: list[PoolFuture]
     header: HeaderSplit | None = None
-    session: PoolSession | None = None
+    session: SessionRecord | None = None
     key: str | None = None  # deduplication key
     submitted: float = field(default_factory=time.monotonic)
     worker_deaths: int = 0  # deaths of a worker while its REPL served this request
     requeues: int = 0  # times it went back to the queue because its worker was lost
     urgent: bool = False  # queued ahead of what waits
-    generation: int = -1  # of the slot's worker it was last sent to
-    slot: int = -1  # index of the slot it was last sent to
-    ticket: int = 0  # its number on that worker's control page (for cancelling it there)
+    task: Task | None = None  # the task it was last sent in (its slot, its worker's generation)
+    ticket: int = 0  # its number on that worker's control page (0: not on a worker now)
     id_base: int | None = None  # session requests: their states get ids -(id_base | k)
 
     def __post_init__(self) -> None:
@@ -104,13 +102,13 @@ class _TaskDone:
 
 
 @dataclass(frozen=True)
-class _Call:
-    fn: Callable[[], None]  # run on the dispatcher thread
+class _Cancel:
+    future: PoolFuture
 
 
 @dataclass(frozen=True)
-class _Cancel:
-    future: PoolFuture
+class _CloseSession:
+    session: SessionRecord
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class _Shutdown:
     kill: bool
 
 
-_Event = _Submit | _TaskDone | _Call | _Cancel | _Publish | _Shutdown
+_Event = _Submit | _TaskDone | _Cancel | _CloseSession | _Publish | _Shutdown
 
 
 @dataclass
@@ -207,9 +205,9 @@ class Dispatcher:
         self._events.put(_Publish(published))
         published.wait(timeout)
 
-    def call_in_dispatcher(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the dispatcher thread (slot/session state is only touched there)."""
-        self._events.put(_Call(fn))
+    def close_session(self, session: SessionRecord) -> None:
+        """A caller closed a session: unbind it from its slot and forget its states."""
+        self._events.put(_CloseSession(session))
 
     def future_cancelled(self, future: PoolFuture) -> None:
         """A caller cancelled `future` (any thread): its worker may skip the request."""
@@ -268,10 +266,10 @@ class Dispatcher:
             self._accept(event.pending)
         elif isinstance(event, _TaskDone):
             self._task_done(self.slots[event.slot_index], event.task)
-        elif isinstance(event, _Call):
-            event.fn()
         elif isinstance(event, _Cancel):
             self._cancelled(event.future)
+        elif isinstance(event, _CloseSession):
+            self._close_session(event.session)
         elif isinstance(event, _Publish):
             self._publish()
             event.published.set()
@@ -322,7 +320,7 @@ class Dispatcher:
         else:
             waiting.append(pending)
 
-    def _place(self, session: PoolSession, first: Pending) -> None:
+    def _place(self, session: SessionRecord, first: Pending) -> None:
         """Bind a session to the slot with the fewest sessions; among those, one that holds the
         header of its first request (sessions are long-lived: balance first, imports second)."""
         key = first.header.key if first.header is not None else None
@@ -336,8 +334,13 @@ class Dispatcher:
         if key is not None:
             slot.note_header(key)  # later sessions with this header see it there already
 
+    def _close_session(self, session: SessionRecord) -> None:
+        if session.slot_index is not None and not session.closed:
+            self.slots[session.slot_index].sessions -= 1
+        session.close()
+
     @staticmethod
-    def _bind(session: PoolSession, slot: Slot) -> None:
+    def _bind(session: SessionRecord, slot: Slot) -> None:
         session.slot_index = slot.index
         slot.sessions += 1
 
@@ -438,7 +441,7 @@ class Dispatcher:
             return False
         now = time.monotonic()
         thief_busy = thief.busy_for(per_request, now)  # grows when its own task overruns
-        best: tuple[float, PoolSession, Slot] | None = None
+        best: tuple[float, SessionRecord, Slot] | None = None
         for victim in self.slots:
             if victim is thief or not victim.pinned:
                 continue
@@ -512,14 +515,12 @@ class Dispatcher:
             return
         if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
             del self._in_flight_keys[pending.key]  # a new identical request runs on its own
-        if pending.ticket:
-            self.slots[pending.slot].cancel(pending)
+        if pending.ticket and pending.task is not None:
+            self.slots[pending.task.slot_index].cancel(pending)
 
     def _send(self, slot: Slot, batch: list[Pending]) -> None:
         items = []
         for pending in batch:
-            pending.generation = slot.generation
-            pending.slot = slot.index
             pending.ticket = slot.next_ticket()
             for future in pending.futures:
                 future.sent = True

@@ -63,9 +63,9 @@ from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_se
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
 from leanpool._futures import PoolFuture, failed_future
 from leanpool._ids import ID_BASE_STEP
+from leanpool._pool_session import PoolSession, SessionRecord, record_of
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
-from leanpool._session import PoolSession
 from leanpool._stats import PoolStats
 from leanpool.protocol import BaseREPLQuery, Command, parse_request
 
@@ -474,7 +474,7 @@ class LeanPool:
         request: BaseREPLQuery | str,
         *,
         timeout: object,
-        session: PoolSession | None = None,
+        session: SessionRecord | None = None,
         urgent: bool = False,
     ) -> Future[Any]:
         """`urgent`: ahead of what waits (the second step of a verification, whose first step
@@ -513,15 +513,6 @@ class LeanPool:
             return self._submit(request, timeout=self.timeout if timeout is None else timeout)
         except (RequestError, TypeError, ValueError) as exc:
             return failed_future(exc if isinstance(exc, LeanPoolError) else RequestError(str(exc)))
-
-    def _close_session(self, session: PoolSession) -> None:
-        def unbind() -> None:
-            if session.slot_index is not None:
-                self._dispatcher.slots[session.slot_index].sessions -= 1
-            session.forget_all()
-
-        if not self._dispatcher.closing:
-            self._dispatcher.call_in_dispatcher(unbind)
 
     def _want_progress(self, progress: bool | None) -> bool:
         if progress is None:
@@ -563,7 +554,8 @@ class PoolPort:
         urgent: bool = False,
     ) -> Future[Any]:
         """Queue a request (bad input raises `RequestError`); `urgent`: ahead of what waits."""
-        return self._pool._submit(request, timeout=timeout, session=session, urgent=urgent)
+        record = record_of(session) if session is not None else None
+        return self._pool._submit(request, timeout=timeout, session=record, urgent=urgent)
 
     def submit_or_fail(self, request: BaseREPLQuery | str, timeout: float | None) -> Future[Any]:
         """Queue a request; bad input becomes a failed future instead of an exception."""
@@ -573,7 +565,7 @@ class PoolPort:
         return self._pool.session()
 
     def close_session(self, session: PoolSession) -> None:
-        self._pool._close_session(session)
+        self._pool._dispatcher.close_session(record_of(session))
 
     def submit_verification(
         self,

@@ -34,8 +34,8 @@ from leanpool.protocol import parse_response
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
+    from leanpool._pool_session import PoolSession
     from leanpool._server import Response
-    from leanpool._session import PoolSession
     from leanpool.protocol import BaseREPLQuery
 
 

@@ -50,7 +50,8 @@ class Task:
     """One batch of requests submitted to a slot's worker."""
 
     task_id: int
-    generation: int
+    slot_index: int
+    generation: int  # of the slot's worker it was submitted to
     pendings: list[Pending]
     future: Future[tuple[list[WorkResult], WorkerReport]]
 
@@ -117,7 +118,7 @@ class Slot:
     def warm_up(self) -> Task:
         """Start the worker process and its REPL before the first request needs them."""
         assert self.worker is not None
-        task = Task(next(_task_ids), self.generation, [], self.worker.warm_up())
+        task = Task(next(_task_ids), self.index, self.generation, [], self.worker.warm_up())
         self._add(task)
         return task
 
@@ -161,11 +162,8 @@ class Slot:
     def cancel(self, pending: Pending) -> None:
         """Ask the worker to skip `pending` if it has not started it (best effort)."""
         worker = self.worker
-        if (
-            worker is not None
-            and worker.control is not None
-            and pending.generation == (self.generation)
-        ):
+        sent_here = pending.task is not None and pending.task.generation == self.generation
+        if worker is not None and worker.control is not None and sent_here:
             worker.control.cancel(pending.ticket)
 
     def serving_ticket(self) -> int | None:
@@ -201,8 +199,10 @@ class Slot:
                 if recipe.header is not None:
                     self.note_header(recipe.header.key)
         future = self.worker.submit(items)
-        task = Task(next(_task_ids), self.generation, pendings, future)
+        task = Task(next(_task_ids), self.index, self.generation, pendings, future)
         self._add(task)
+        for pending in pendings:
+            pending.task = task
         return task
 
     def busy_for(self, per_request: float, now: float) -> float:

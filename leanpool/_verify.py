@@ -42,7 +42,7 @@ from leanpool.protocol import Command, CommandResponse, LeanError, ProofStepResp
 
 if TYPE_CHECKING:
     from leanpool._pool import PoolPort
-    from leanpool._session import PoolSession
+    from leanpool._pool_session import PoolSession
 
 REFERENCE_NAME = "__leanpool_reference"
 _DECLARATION = re.compile(r"\b(theorem|lemma)\s+([^\s:({\[⦃]+)")

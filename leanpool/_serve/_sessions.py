@@ -20,7 +20,7 @@ from leanpool._serve._http import HttpError
 
 if TYPE_CHECKING:
     from leanpool._pool import LeanPool
-    from leanpool._session import PoolSession
+    from leanpool._pool_session import PoolSession
 
 
 @dataclass

@@ -8,8 +8,8 @@ from concurrent.futures import as_completed
 
 import pytest
 
-from leanpool import LeanPool, LeanTimeoutError, PoolSession
-from leanpool.protocol import CommandResponse, ProofStep, ProofStepResponse
+from leanpool import LeanPool, LeanTimeoutError, PoolSession, PoolShutdownError
+from leanpool.protocol import Command, CommandResponse, ProofStep, ProofStepResponse
 from leanpool.testing import sim_config
 
 HEADER = "import HeaderA"
@@ -53,6 +53,23 @@ def test_a_session_is_placed_at_its_first_request(pool: LeanPool) -> None:
     open_goal(session, "placed")
     assert session.slot_index in (0, 1)
     session.close()
+
+
+def test_closing_a_session_frees_its_place_on_the_slot(pool: LeanPool) -> None:
+    def sessions_on(slot: int) -> int:
+        workers = pool.stats().workers
+        return int(workers[slot]["sessions"])
+
+    session = pool.session()
+    open_goal(session, "closing")
+    assert session.slot_index is not None
+    slot = session.slot_index
+    before = sessions_on(slot)
+    session.close()
+    session.close()  # closing twice unbinds once
+    assert sessions_on(slot) == before - 1
+    with pytest.raises(PoolShutdownError, match="session is closed"):
+        session.submit(Command(cmd="#eval 1"))
 
 
 def test_sessions_balance_first_then_join_the_worker_holding_their_header(pool: LeanPool) -> None:

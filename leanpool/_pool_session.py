@@ -36,22 +36,23 @@ if TYPE_CHECKING:
 
 
 class PoolSession:
-    """A handle for stateful requests on a `LeanPool` (see `LeanPool.session`)."""
+    """A handle for stateful requests on a `LeanPool` (see `LeanPool.session`).
+
+    The handle is what callers hold; where the session lives and how its states are rebuilt is
+    its `SessionRecord`, which only the pool's dispatcher changes.
+    """
 
     def __init__(self, pool: PoolPort, session_id: int) -> None:
         self._pool = pool
-        self.slot_index: int | None = None  # set by the dispatcher at the first request
+        self._record = SessionRecord(session_id)
         self.session_id = session_id
         self.closed = False
-        # Id bases of this session's requests (added by submitting threads, read by `check_ids`).
-        self._bases: set[int] = set()
-        # Ids its responses named (added by the dispatcher before the caller sees them).
-        self._issued: set[int] = set()
-        # Touched only by the dispatcher thread:
-        self._recipes: dict[int, Recipe] = {}  # id_base -> how to rebuild its states
-        self._sent: tuple[tuple[int, int], set[int]] = ((-1, -1), set())
 
-    # ---------------------------------------------------------------- API
+    @property
+    def slot_index(self) -> int | None:
+        """The slot the session lives on now (None: no request placed it yet)."""
+        return self._record.slot_index
+
     def submit(
         self, request: BaseREPLQuery | str, *, timeout: float | EllipsisType | None = ...
     ) -> Future[Any]:
@@ -94,7 +95,27 @@ class PoolSession:
         where = "not placed yet" if self.slot_index is None else f"on slot {self.slot_index}"
         return f"<PoolSession {self.session_id} {where}, {state}>"
 
-    # ---------------------------------------------------------------- pool side
+
+def record_of(session: PoolSession) -> SessionRecord:
+    """The scheduler's record behind a handle (for the pool, which submits for it)."""
+    return session._record
+
+
+class SessionRecord:
+    """The scheduler's side of a session: the slot it lives on, the ids it issued, and a recipe
+    for every state it made. The dispatcher thread changes it; submitting threads only add id
+    bases (`claim_base`) and read the id sets (`check_ids`)."""
+
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+        self.slot_index: int | None = None  # set by the dispatcher at the first request
+        self.closed = False
+        self._bases: set[int] = set()  # id bases of this session's requests
+        self._issued: set[int] = set()  # ids its responses named (before callers saw them)
+        self._recipes: dict[int, Recipe] = {}  # id_base -> how to rebuild its states
+        # the (slot, generation) of the worker the recipes in the set were sent to
+        self._sent: tuple[tuple[int, int], set[int]] = ((-1, -1), set())
+
     def check_ids(self, request: BaseREPLQuery) -> None:
         """Ids in a session request must come from this session's responses: another session's
         id may name a state on another worker, and would then fail or not, by placement; an id
@@ -142,28 +163,31 @@ class PoolSession:
         self._sent[1].update(recipe.id_base for recipe in needed)
         return tuple(needed)
 
-    def record(self, pending: Pending, outcome: Any) -> None:
+    def record(self, pending: Pending, response: Any) -> None:
         """Keep the recipe of a request whose response named states."""
         if self.closed:
             return
         base = pending.id_base
-        named = _ids_named(outcome, base) if base is not None else set()
+        named = _ids_named(response, base) if base is not None else set()
         if base is not None and named:
             self._issued.update(named)
             self._recipes[base] = Recipe(base, pending.request, pending.header)
-            if self._sent[0] == (pending.slot, pending.generation):
+            task = pending.task
+            if task is not None and self._sent[0] == (task.slot_index, task.generation):
                 self._sent[1].add(base)  # that worker ran it itself
 
-    def forget_all(self) -> None:
+    def close(self) -> None:
+        """Forget the recipes (the dispatcher also unbinds the record from its slot)."""
+        self.closed = True
         self._recipes.clear()
         self._sent = ((-1, -1), set())
 
 
-def _ids_named(outcome: Any, base: int) -> set[int]:
-    """The session ids of request `base` that `outcome` names."""
-    values = [getattr(outcome, "env", None), getattr(outcome, "proof_state", None)]
-    for item in getattr(outcome, "sorries", None) or ():
+def _ids_named(response: Any, base: int) -> set[int]:
+    """The session ids of request `base` that `response` names."""
+    values = [getattr(response, "env", None), getattr(response, "proof_state", None)]
+    for item in getattr(response, "sorries", None) or ():
         values.append(getattr(item, "proof_state", None))
-    for item in getattr(outcome, "tactics", None) or ():
+    for item in getattr(response, "tactics", None) or ():
         values.append(getattr(item, "proof_state", None))
     return {v for v in values if isinstance(v, int) and is_based(v) and base_of(v) == base}
