@@ -9,14 +9,19 @@ Routing (`_take`): a session's requests go to the session's slot (placed at its 
 see `_place`). Other requests wait in one queue per import header (plus one for commands
 without a header); a free slot serves, in order of preference, the oldest request whose header
 it already holds (or that has none), then the oldest whose header no slot holds (so headers
-spread over slots instead of every slot importing every header), then the oldest request of all
-(a free slot never idles while work waits). A free slot with nothing to take may *steal* a
-session from a slot that is stuck or far behind (`_steal_for`), when waiting there would cost
-more than rebuilding the session's states (and importing their header) on the free slot.
+spread over slots instead of every slot importing every header), then the oldest whose header
+is worth importing there (the slots holding it would need longer for its queue than an import
+takes). A free slot with nothing to take may *steal* a session from a slot that is stuck or far
+behind (`_steal_for`), when waiting there would cost more than rebuilding the session's states
+(and importing their header) on the free slot.
 
 Batches: a slot keeps `depth` tasks in flight; a task carries up to ``ceil(pending /
-(slots x depth))`` requests (at most `max_batch`), so a lone request goes alone (low latency)
-and a backlog travels in batches that the worker pipelines through its REPL (high throughput).
+(slots x depth))`` requests (at most `max_batch`, and about 50 ms of work), so a lone request
+goes alone (low latency) and a backlog travels in batches that the worker pipelines through its
+REPL (high throughput).
+
+Each of these decisions is a pure function of plain numbers in `_scheduling`; this module
+gathers the numbers from its slots and queues and acts on the answer.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import math
 import queue
 import threading
 import time
@@ -38,6 +42,17 @@ from leanpool._channel import SKIPPED
 from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
 from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_thread
 from leanpool._routing import HeaderSplit
+from leanpool._scheduling import (
+    HeaderQueue,
+    SlotLoad,
+    batch_limit,
+    choose_queue,
+    import_estimate,
+    place_session,
+    rebuild_cost,
+    steal_gain,
+    updated_service_estimate,
+)
 from leanpool._slot import Slot, SlotState, Task
 from leanpool._stats import StatsBook
 from leanpool._worker import WorkerCounts, WorkerReport, WorkItem, WorkResult
@@ -52,11 +67,7 @@ logger = logging.getLogger("leanpool")
 HeaderKey = tuple[str, ...] | None
 _seq = itertools.count(1)
 _STEAL_SCAN = 512  # waiting session requests looked at per steal attempt
-_UNMEASURED_IMPORT_SECONDS = 1.0
-_IMPORT_PENALTY = 3  # a stolen session's new header is imported again after restarts
 _WAKE_SECONDS = 0.25  # the dispatcher looks at its workers' heartbeats at least this often
-_TASK_SECONDS = 0.05  # work per task (see `_batch_limit`)
-_UNMEASURED_BATCH = 4  # requests per task until a request's time in a worker is measured
 _MAX_REQUEUES = 5  # lost workers a request survives when its REPL was not serving it
 
 
@@ -321,15 +332,13 @@ class Dispatcher:
             waiting.append(pending)
 
     def _place(self, session: SessionRecord, first: Pending) -> None:
-        """Bind a session to the slot with the fewest sessions; among those, one that holds the
-        header of its first request (sessions are long-lived: balance first, imports second)."""
+        """Bind a new session to a slot (`place_session`) at its first request."""
         key = first.header.key if first.header is not None else None
-
-        def preference(slot: Slot) -> tuple[int, int, int, int]:
-            held = key is not None and slot.holds(key)
-            return (slot.sessions, 0 if held else 1, slot.load, slot.index)
-
-        slot = min(self.slots, key=preference)
+        loads = [
+            SlotLoad(slot.index, slot.sessions, key is not None and slot.holds(key), slot.load)
+            for slot in self.slots
+        ]
+        slot = self.slots[place_session(loads)]
         self._bind(session, slot)
         if key is not None:
             slot.note_header(key)  # later sessions with this header see it there already
@@ -364,18 +373,13 @@ class Dispatcher:
         return sum(len(q) for q in self._queues.values()) + sum(len(s.pinned) for s in self.slots)
 
     def _batch_limit(self) -> int:
-        """Requests per task: enough to share the backlog among the slots' tasks, but no more
-        than about `_TASK_SECONDS` of work. A task's results come back together, so a long
-        task delays its first answer, and its requests can no longer move to another worker;
-        a round trip costs well under a millisecond, so short tasks lose little throughput."""
-        waiting = self._waiting()
-        per_task = math.ceil(waiting / (len(self.slots) * self.options.depth))
-        estimate = self._service_estimate
-        if estimate is None:
-            per_task = min(per_task, _UNMEASURED_BATCH)
-        elif estimate > 0:
-            per_task = min(per_task, math.ceil(_TASK_SECONDS / estimate))
-        return max(1, min(self.options.max_batch, per_task))
+        return batch_limit(
+            self._waiting(),
+            len(self.slots),
+            self.options.depth,
+            self.options.max_batch,
+            self._service_estimate,
+        )
 
     def _take(self, slot: Slot) -> list[Pending]:
         limit = self._batch_limit()
@@ -387,47 +391,35 @@ class Dispatcher:
             if self._claim(pending):
                 batch.append(pending)
         while len(batch) < limit:
-            key = self._choose_queue(slot)
-            if key is False:
+            chosen = self._choose_queue(slot)
+            if chosen is None:
                 break
-            waiting = self._queues[key]  # type: ignore[index]
+            key: HeaderKey = chosen.key  # type: ignore[assignment]
+            waiting = self._queues[key]
             while waiting and len(batch) < limit:
                 pending = waiting.popleft()
                 if self._claim(pending):
                     batch.append(pending)
             if not waiting:
-                del self._queues[key]  # type: ignore[arg-type]
+                del self._queues[key]
             if batch:
                 break  # one header per batch keeps the worker's work simple to reason about
         return batch
 
-    def _choose_queue(self, slot: Slot) -> HeaderKey | bool:
-        best: tuple[int, int] | None = None
-        best_key: HeaderKey | bool = False
-        for key, waiting in self._queues.items():
-            if not waiting:
-                continue
-            if key is None or slot.holds(key):
-                rank = 0
-            elif not any(other.holds(key) for other in self.slots if other.state is SlotState.UP):
-                rank = 1
-            elif self._worth_importing(key, len(waiting)):
-                rank = 2
-            else:
-                continue  # the workers holding this header will be done sooner than an import
-            candidate = (rank, waiting[0].seq)
-            if best is None or candidate < best:
-                best, best_key = candidate, key
-        return best_key
-
-    def _worth_importing(self, key: tuple[str, ...], waiting: int) -> bool:
-        """Whether another worker should import `key` to help with `waiting` requests: only when
-        the holders would need longer for them than an import costs (measured so far)."""
-        measured = any(slot.import_timing()[1] for slot in self.slots)
-        if not measured or self._service_estimate is None:
-            return True  # nothing measured yet: keep every worker busy
-        holders = sum(1 for s in self.slots if s.state is SlotState.UP and s.holds(key))
-        return waiting * self._service_estimate / max(1, holders) > self._import_estimate()
+    def _choose_queue(self, slot: Slot) -> HeaderQueue | None:
+        live = [other for other in self.slots if other.state is SlotState.UP]
+        queues = [
+            HeaderQueue(
+                key=key,
+                oldest=waiting[0].seq,
+                length=len(waiting),
+                held_here=key is None or slot.holds(key),
+                holders=0 if key is None else sum(1 for other in live if other.holds(key)),
+            )
+            for key, waiting in self._queues.items()
+            if waiting
+        ]
+        return choose_queue(queues, self._service_estimate, self._measured_import_seconds())
 
     def _steal_for(self, thief: Slot) -> bool:
         """Move one session whose requests wait on another slot to `thief`, which has nothing
@@ -440,7 +432,7 @@ class Dispatcher:
         if per_request is None or self._closing:
             return False
         now = time.monotonic()
-        thief_busy = thief.busy_for(per_request, now)  # grows when its own task overruns
+        thief_busy = thief.busy_for(per_request, now)
         best: tuple[float, SessionRecord, Slot] | None = None
         for victim in self.slots:
             if victim is thief or not victim.pinned:
@@ -453,8 +445,8 @@ class Dispatcher:
                     firsts[id(session)] = (position, pending)
             for position, pending in firsts.values():
                 assert pending.session is not None
-                wait = busy + position * per_request
-                gain = wait - thief_busy - self._rebuild_cost(pending, thief, per_request)
+                rebuild = self._rebuild_cost(pending, thief, per_request)
+                gain = steal_gain(busy, position, per_request, thief_busy, rebuild)
                 if gain > 0 and (best is None or gain > best[0]):
                     best = (gain, pending.session, victim)
         if best is None:
@@ -475,27 +467,27 @@ class Dispatcher:
         return True
 
     def _rebuild_cost(self, pending: Pending, slot: Slot, per_request: float) -> float:
-        """Seconds `slot` would need before it can run `pending` (a session request): replaying
-        the states it names, and importing the headers of their chain that `slot` lacks. Such
-        an import costs more than it looks: a header, once held, is imported again after every
-        REPL restart (and by a standby REPL), so it counts `_IMPORT_PENALTY` times (a judgement,
-        not a measurement). Measured on the RL benchmark: forbidding cross-header steals left a
-        worker idle while the other had a long backlog."""
+        """Seconds `slot` would need before it can run `pending`, a session request whose
+        states it lacks (`rebuild_cost`)."""
         assert pending.session is not None
         chain = pending.session.chain(pending.request)
         headers = {r.header.key for r in chain if r.header is not None}
         if pending.header is not None:
             headers.add(pending.header.key)
         missing = sum(1 for key in headers if not slot.holds(key))
-        return len(chain) * per_request + missing * _IMPORT_PENALTY * self._import_estimate()
+        return rebuild_cost(len(chain), missing, per_request, import_estimate(*self._imports()))
 
-    def _import_estimate(self) -> float:
-        """Seconds per header import, as measured so far (a guess before the first one)."""
+    def _imports(self) -> tuple[float, int]:
+        """Seconds the workers spent importing headers in front of requests, and how many."""
         seconds, imports = 0.0, 0
         for slot in self.slots:
             slot_seconds, slot_imports = slot.import_timing()
             seconds, imports = seconds + slot_seconds, imports + slot_imports
-        return seconds / imports if imports else _UNMEASURED_IMPORT_SECONDS
+        return seconds, imports
+
+    def _measured_import_seconds(self) -> float | None:
+        seconds, imports = self._imports()
+        return seconds / imports if imports else None
 
     def _claim(self, pending: Pending) -> bool:
         """Drop the request's cancelled futures; False when every one of them was cancelled."""
@@ -604,10 +596,8 @@ class Dispatcher:
             else 0.0
         )
         busy = max(r.seconds for r in results) - max(0.0, report.counts.import_seconds - before)
-        per_request = max(0.0, busy) / len(results)
-        previous = self._service_estimate
-        self._service_estimate = (
-            per_request if previous is None else 0.8 * previous + 0.2 * per_request
+        self._service_estimate = updated_service_estimate(
+            self._service_estimate, busy, len(results)
         )
 
     def _worker_died(self, slot: Slot, error: BaseException, reason: str = "worker_died") -> None:

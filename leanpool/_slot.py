@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from leanpool._scheduling import remaining_work
 from leanpool._worker import WorkerCounts, WorkerReport
 
 if TYPE_CHECKING:
@@ -206,16 +207,12 @@ class Slot:
         return task
 
     def busy_for(self, per_request: float, now: float) -> float:
-        """How long the worker will still be busy with its tasks in flight (an estimate).
-
-        While the work runs within its expected time (`per_request` each), what is left of it;
-        once it overran, as long again as it has overrun so far: work that overran (a hang
-        waiting for its timeout, an unusually hard proof) tends to go on overrunning.
-        """
+        """How long the worker will still be busy with its tasks in flight (`remaining_work`),
+        when each request takes `per_request` seconds."""
         if not self.in_flight:
             return 0.0
         expected = per_request * sum(len(task.pendings) for task in self.in_flight.values())
-        return abs(expected - (now - self.running_since))
+        return remaining_work(expected, now - self.running_since)
 
     def finished(self, task: Task, report: WorkerReport | None) -> None:
         """Book-keeping after a task completed normally."""
