@@ -26,7 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import RequestError
-from leanpool._futures import failed_future
+from leanpool._futures import failed_future, result_of
 from leanpool._results_file import ResultsFile, id_key
 from leanpool._stats import percentile
 from leanpool._verdict import STATUSES, Status, VerdictPolicy
@@ -36,12 +36,6 @@ from leanpool.protocol import BaseREPLQuery, Command
 if TYPE_CHECKING:
     from leanpool._pool import LeanPool, PoolPort
     from leanpool._progress import ProgressTracker
-
-
-def verdict_of(outcome: Any, allow_sorry: bool = False) -> Status:
-    """The status of one answer judged alone: no reference statement, no axioms asked."""
-    policy = VerdictPolicy(allow_sorry=allow_sorry, check_axioms=False)
-    return judge(None, policy, outcome)[0].status
 
 
 @dataclass
@@ -207,17 +201,14 @@ class Batch:
         with self._lock:
             if entry.verdict is not None:
                 return
-            try:
-                outcome = inner.result()
-            except BaseException as exc:  # CancelledError included
-                outcome = exc
-            if isinstance(outcome, Verification):
-                entry.verification = outcome
-                entry.result = outcome.error if outcome.error is not None else outcome.response
-                verdict = outcome.verdict
+            result = result_of(inner)
+            if isinstance(result, Verification):
+                entry.verification = result
+                entry.result = result.error if result.error is not None else result.response
+                verdict = result.verdict
             else:
-                entry.result = outcome
-                verdict = judge(None, self.policy, outcome)[0]
+                entry.result = result
+                verdict = judge(None, self.policy, result)[0]
             entry.verdict, entry.reasons = verdict.status, verdict.reasons
             entry.seconds = time.monotonic() - submitted
             tracker = self._tracker

@@ -67,6 +67,9 @@ class Marker:
 
 NOT_RUN: Final = Marker("NOT_RUN")  # never started: safe to send again after a restart
 SKIPPED: Final = Marker("SKIPPED")  # not sent, because `skip` said its caller gave it up
+# What became of one payload of an exchange: the REPL's raw answer, the error that ended the
+# exchange for it, or a marker. In leanpool "outcome" means only this; what a caller finally
+# gets (a parsed response, or an exception) is a "result".
 Outcome = dict[str, Any] | LeanPoolError | Marker
 
 _READ_CHUNK = 1 << 20

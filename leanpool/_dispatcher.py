@@ -54,9 +54,9 @@ from leanpool._scheduling import (
     updated_service_estimate,
 )
 from leanpool._slot import Slot, SlotState, Task
-from leanpool._stats import StatsBook
+from leanpool._stats import StatsBook, result_kind
 from leanpool._worker import WorkerCounts, WorkerReport, WorkItem, WorkResult
-from leanpool.protocol import BaseREPLQuery, LeanError
+from leanpool.protocol import BaseREPLQuery
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
@@ -300,9 +300,9 @@ class Dispatcher:
         if pending.key is not None:
             if pending.key in self._results:
                 self._results.move_to_end(pending.key)
-                outcome = self._results[pending.key]
-                self.stats.deduplicated(len(pending.futures), _kind_of(outcome))
-                self._settle(pending, outcome, record=False)
+                result = self._results[pending.key]
+                self.stats.deduplicated(len(pending.futures), result_kind(result))
+                self._settle(pending, result, record=False)
                 return
             leader = self._in_flight_keys.get(pending.key)
             if leader is not None:
@@ -577,10 +577,10 @@ class Dispatcher:
         if not task.pendings:  # a warm-up
             return
         by_seq = {pending.seq: pending for pending in task.pendings}
-        for result in results:
-            answered = by_seq.pop(result.seq, None)
+        for work in results:
+            answered = by_seq.pop(work.seq, None)
             if answered is not None:
-                self._settle(answered, result.outcome)
+                self._settle(answered, work.value)
         for pending in by_seq.values():  # defensive: a worker must answer every item
             self._settle(pending, LeanPoolError("The worker returned no result for this request."))
         if slot.ready_to_recycle:
@@ -668,36 +668,36 @@ class Dispatcher:
             else:
                 self._enqueue(pending, front=True)
 
-    def _settle(self, pending: Pending, outcome: Any, record: bool = True) -> None:
-        """Deliver one outcome to every future of the request, exactly once."""
+    def _settle(self, pending: Pending, result: Any, record: bool = True) -> None:
+        """Deliver the request's result (a response or an exception) to each future, once."""
         live = sum(1 for future in pending.futures if not future.cancelled())
-        if outcome is SKIPPED:  # its worker skipped it: every caller had cancelled it
+        if result is SKIPPED:  # its worker skipped it: every caller had cancelled it
             pending.ticket = 0
             if live:  # defensive: one still wants it
                 self._enqueue(pending, front=True)
                 return
-            outcome = None
+            result = None
         if pending.key is not None and self._in_flight_keys.get(pending.key) is pending:
             del self._in_flight_keys[pending.key]
         self.stats.cancelled(len(pending.futures) - live)
-        if outcome is None:
+        if result is None:
             return
-        is_error = isinstance(outcome, BaseException)
+        is_error = isinstance(result, BaseException)
         if record:
             if pending.session is not None and not is_error:
-                pending.session.record(pending, outcome)
+                pending.session.record(pending, result)
             if pending.key is not None and not is_error and self.options.result_cache_size:
-                self._results[pending.key] = outcome
+                self._results[pending.key] = result
                 while len(self._results) > self.options.result_cache_size:
                     self._results.popitem(last=False)
             if live:
-                self.stats.finished(_kind_of(outcome), time.monotonic() - pending.submitted, live)
+                self.stats.finished(result_kind(result), time.monotonic() - pending.submitted, live)
         for future in pending.futures:
             with contextlib.suppress(InvalidStateError):
                 if is_error:
-                    future.set_exception(outcome)
+                    future.set_exception(result)
                 else:
-                    future.set_result(outcome)
+                    future.set_result(result)
 
     # ---------------------------------------------------------------- ending
     def _idle(self) -> bool:
@@ -783,14 +783,3 @@ def _staggered(max_tasks: int | None, index: int, workers: int) -> int | None:
     if max_tasks is None:
         return None
     return max(1, max_tasks - (index * max_tasks) // max(1, workers))
-
-
-def _kind_of(outcome: Any) -> str:
-    if isinstance(outcome, BaseException):
-        return type(outcome).__name__
-    if isinstance(outcome, LeanError):
-        return "LeanError"
-    has_errors = getattr(outcome, "has_errors", None)
-    if callable(has_errors) and has_errors():
-        return "lean_errors"
-    return "ok"

@@ -69,6 +69,15 @@ class PoolFuture(Future[Any]):
         super().add_done_callback(partial(_off_dispatcher, fn))
 
 
+def result_of(future: Future[Any]) -> Any:
+    """A finished future's result, or the exception that stands for it (a cancelled request's
+    is its CancelledError)."""
+    try:
+        return future.result(timeout=0)
+    except BaseException as exc:
+        return exc
+
+
 def failed_future(error: BaseException) -> Future[Any]:
     """A future that already holds `error`: a request refused at once is still one result."""
     future: Future[Any] = Future()

@@ -282,8 +282,8 @@ class LeanPool:
         completed: queue.SimpleQueue[int] = queue.SimpleQueue()
         window = _Window(self, requests, completed.put)
         window.fill()
-        for index, outcome in _results(window, completed, False, None, return_exceptions, True):
-            yield (index, outcome) if with_index else outcome
+        for index, result in _results(window, completed, False, None, return_exceptions, True):
+            yield (index, result) if with_index else result
 
     async def async_map(
         self,
@@ -308,8 +308,8 @@ class LeanPool:
                     return
                 index, future = found
                 window.yielded(index)
-                outcome = _outcome(future, None, return_exceptions)
-                yield (index, outcome) if with_index else outcome
+                result = _result_within(future, None, return_exceptions)
+                yield (index, result) if with_index else result
         finally:
             window.cancel_rest()
 
@@ -712,7 +712,7 @@ def _results(
     return_exceptions: bool,
     with_index: bool = False,
 ) -> Iterator[Any]:
-    """The outcomes of a window's requests, in input order or as they complete."""
+    """The results of a window's requests, in input order or as they complete."""
     try:
         while True:
             if ordered:
@@ -726,14 +726,16 @@ def _results(
             if found is None:
                 return
             index, future = found
-            outcome = _outcome(future, deadline, return_exceptions)
+            result = _result_within(future, deadline, return_exceptions)
             window.yielded(index)
-            yield (index, outcome) if with_index else outcome
+            yield (index, result) if with_index else result
     finally:
         window.cancel_rest()
 
 
-def _outcome(future: Future[Any], deadline: float | None, return_exceptions: bool) -> Any:
+def _result_within(future: Future[Any], deadline: float | None, return_exceptions: bool) -> Any:
+    """The request's result once it is there (by `deadline`, else TimeoutError); its exception
+    is returned with `return_exceptions`, else raised."""
     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
     try:
         return future.result(timeout=remaining)

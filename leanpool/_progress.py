@@ -22,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from leanpool._stats import result_kind
+
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 
 
@@ -32,14 +34,9 @@ def progress_wanted() -> bool:
     return sys.stderr.isatty()
 
 
-def is_failure(outcome: Any) -> bool:
+def is_failure(result: Any) -> bool:
     """A result that is not a clean pass: an exception, a LeanError, or Lean errors."""
-    if isinstance(outcome, BaseException):
-        return True
-    if type(outcome).__name__ == "LeanError":
-        return True
-    has_errors = getattr(outcome, "has_errors", None)
-    return bool(callable(has_errors) and has_errors())
+    return result_kind(result) != "ok"
 
 
 def make_progress(transient: bool = False, console: Console | None = None) -> Progress:
@@ -80,10 +77,10 @@ class ProgressTracker:
     def set_total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
-    def advance(self, outcome: Any, failed: bool | None = None) -> None:
-        """One more done; failed as `failed` says, else as judged from `outcome`."""
+    def advance(self, result: Any, failed: bool | None = None) -> None:
+        """One more done; failed as `failed` says, else as judged from `result`."""
         self._done += 1
-        if is_failure(outcome) if failed is None else failed:
+        if is_failure(result) if failed is None else failed:
             self._failed += 1
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0
@@ -93,6 +90,6 @@ class ProgressTracker:
 
 def track(results: Iterator[Any], total: int | None, description: str) -> Iterator[Any]:
     with ProgressTracker(total, description) as tracker:
-        for outcome in results:
-            tracker.advance(outcome)
-            yield outcome
+        for result in results:
+            tracker.advance(result)
+            yield result

@@ -17,11 +17,11 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
-from leanpool._futures import failed_future
+from leanpool._futures import failed_future, result_of
 from leanpool._ids import (
     base_of,
     copy_id_containers,
@@ -136,7 +136,7 @@ class LeanServerPool:
 
                 tracker = stack.enter_context(ProgressTracker(len(futures), "Lean"))
                 for future in futures:
-                    future.add_done_callback(lambda f: tracker.advance(_outcome_of(f)))
+                    future.add_done_callback(lambda f: tracker.advance(result_of(f)))
             try:
                 results = await asyncio.gather(
                     *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
@@ -239,10 +239,3 @@ class LeanServerPool:
             for _path, _kind, value in response_id_paths(wire):
                 if value < 0:
                     self._owners[base_of(value)] = session
-
-
-def _outcome_of(future: Future[Any]) -> Any:
-    """A finished future's result or exception (for progress counting)."""
-    if future.cancelled():
-        return CancelledError()
-    return future.exception() or future.result()

@@ -21,6 +21,22 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def result_kind(result: Any) -> str:
+    """What became of a request, in one word: "ok", "lean_errors" (Lean reported an error),
+    "LeanError" (the REPL refused the request) or the exception's class name. The one
+    classification behind the pool's statistics, progress bars and the service's metrics
+    (verdicts judge more, see `leanpool._verify.judge`). Names, not classes, are compared so
+    that importing this module does not import pydantic (progress bars are drawn without it)."""
+    if isinstance(result, BaseException):
+        return type(result).__name__
+    if type(result).__name__ == "LeanError":
+        return "LeanError"
+    has_errors = getattr(result, "has_errors", None)
+    if callable(has_errors) and has_errors():
+        return "lean_errors"
+    return "ok"
+
+
 @dataclass(frozen=True)
 class PoolStats:
     """A consistent snapshot of a pool's activity (see `LeanPool.stats`)."""

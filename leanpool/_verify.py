@@ -35,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import LeanPoolError, RequestError
+from leanpool._futures import result_of
 from leanpool._lean_text import clean_theorem_string, remove_lean_comments
 from leanpool._routing import split_header
 from leanpool._verdict import Verdict, VerdictPolicy, parse_axioms_message
@@ -356,22 +357,22 @@ class Verifier:
         result: Future[Verification],
         started: float,
     ) -> None:
-        outcome = _outcome_of(first)
+        first_result = result_of(first)
         if result.done():  # cancelled meanwhile
             _close(session)
             return
-        env = getattr(outcome, "env", None)
-        needs_checks = session is not None and isinstance(outcome, CommandResponse)
+        env = getattr(first_result, "env", None)
+        needs_checks = session is not None and isinstance(first_result, CommandResponse)
         if needs_checks:
             response, reference_errors = (
-                _without_reference(outcome, plan.reference_line)
+                _without_reference(first_result, plan.reference_line)
                 if plan.reference_line is not None
-                else (outcome, [])
+                else (first_result, [])
             )
             needs_checks = not reference_errors and not response.has_errors() and env is not None
         if not needs_checks:
             _close(session)
-            _finish(result, plan, policy, outcome, None, started)
+            _finish(result, plan, policy, first_result, None, started)
             return
         assert session is not None
         checks_text = "\n".join(command for _what, command in plan.checks(policy))
@@ -381,14 +382,14 @@ class Verifier:
             )
         except LeanPoolError as exc:  # the pool shut down meanwhile
             _close(session)
-            _finish(result, plan, policy, outcome, exc, started)
+            _finish(result, plan, policy, first_result, exc, started)
             return
         _chain(second, result)
 
         def after_checks(done: Future[Any]) -> None:
             _close(session)
             if not result.done():
-                _finish(result, plan, policy, outcome, _outcome_of(done), started)
+                _finish(result, plan, policy, first_result, result_of(done), started)
 
         second.add_done_callback(after_checks)
 
@@ -420,13 +421,6 @@ def _finish(
     shown = None if isinstance(response, BaseException) else response
     with contextlib.suppress(Exception):  # InvalidStateError: cancelled meanwhile
         result.set_result(Verification(verdict, shown, error, axioms, time.monotonic() - started))
-
-
-def _outcome_of(future: Future[Any]) -> Any:
-    try:
-        return future.result()
-    except BaseException as exc:  # CancelledError included: it is that request's outcome
-        return exc
 
 
 def _chain(inner: Future[Any], outer: Future[Verification]) -> None:

@@ -65,7 +65,7 @@ class WorkItem:
 @dataclass(frozen=True)
 class WorkResult:
     seq: int
-    outcome: Response | LeanPoolError | Marker  # `SKIPPED`: cancelled before it started
+    value: Response | LeanPoolError | Marker  # the request's result; `SKIPPED`: cancelled unstarted
     seconds: float  # time in the worker, from the batch's start to this result
 
 

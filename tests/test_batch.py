@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leanpool import LeanCrashError, LeanPool, LeanTimeoutError
-from leanpool._batch import Batch, verdict_of
+from leanpool._batch import Batch
 from leanpool._verdict import Verdict
 from leanpool._verify import Verification
-from leanpool.protocol import CommandResponse, LeanError, ProofStepResponse
+from leanpool.protocol import CommandResponse
 from leanpool.testing import sim_config
 
 
@@ -68,18 +68,6 @@ def test_progress_bar_runs(pool: LeanPool, capsys: pytest.CaptureFixture[str]) -
             batch.submit(f"theorem t{i} : {i} + 1 = {i + 1} := by decide")
     assert batch.summary().passed == 20
     assert "Verifying" in capsys.readouterr().err
-
-
-def test_verdict_of_each_kind() -> None:
-    assert verdict_of(CommandResponse(env=0)) == "passed"
-    assert verdict_of(LeanError(message="Unknown environment.")) == "lean_error"
-    done = ProofStepResponse(proof_state=1, goals=[], proof_status="Completed")
-    assert verdict_of(done) == "passed"
-    open_goals = ProofStepResponse(
-        proof_state=1, goals=["⊢ True"], proof_status="Incomplete: open goals remain"
-    )
-    assert verdict_of(open_goals) == "rejected"  # Lean accepted the step; the proof is not done
-    assert verdict_of(CancelledError()) == "fault"
 
 
 class _LateCallbacks(Future[Any]):

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 
 import pytest
 
 from leanpool import LeanPool, RequestError
-from leanpool._verify import Submission, declared_theorems, plan_submission, reference_declaration
-from leanpool.protocol import CommandResponse
+from leanpool._verdict import VerdictPolicy
+from leanpool._verify import (
+    Submission,
+    declared_theorems,
+    judge,
+    plan_submission,
+    reference_declaration,
+)
+from leanpool.protocol import CommandResponse, LeanError, ProofStepResponse
 from leanpool.testing import sim_config
 
 STATEMENT = "theorem add_comm' (a b : Nat) : a + b = b + a := by sorry"
@@ -250,3 +258,18 @@ def test_plan_puts_the_reference_after_the_trusted_header() -> None:
     assert plan.reference_line == 3
     plain = plan_submission(Submission("import A\ntheorem foo : True := trivial"))
     assert plain.reference_line is None and plain.declared == ("foo",)
+
+
+def test_each_kind_of_answer_judged_alone() -> None:
+    def verdict_of(result: object) -> str:
+        return judge(None, VerdictPolicy(check_axioms=False), result)[0].status
+
+    assert verdict_of(CommandResponse(env=0)) == "passed"
+    assert verdict_of(LeanError(message="Unknown environment.")) == "lean_error"
+    done = ProofStepResponse(proof_state=1, goals=[], proof_status="Completed")
+    assert verdict_of(done) == "passed"
+    open_goals = ProofStepResponse(
+        proof_state=1, goals=["⊢ True"], proof_status="Incomplete: open goals remain"
+    )
+    assert verdict_of(open_goals) == "rejected"  # Lean accepted the step; the proof is not done
+    assert verdict_of(CancelledError()) == "fault"
