@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from leanpool import _worker
 from leanpool._control import ControlPage
+from leanpool._exports import publish
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
@@ -128,6 +129,11 @@ class LokyWorker:
             self.control.close()
             self.control = None
         if self._ending is None:
+            # loky has no public way to name an executor's processes or its manager thread,
+            # and its shutdown() neither bounds its wait nor ends a stopped worker: the pool
+            # must do both. Hence two private attributes, read defensively (a loky without
+            # them falls back to loky's own shutdown); tests/test_backends.py fails loudly if
+            # an upgrade removes them.
             processes = getattr(self._executor, "_processes", None) or {}
             self._ending = (
                 getattr(self._executor, "_executor_manager_thread", None),
@@ -243,3 +249,6 @@ def ray_backend(**ray_options: Any) -> WorkerFactory:
         return RayWorker(config, server_options, ray_options)
 
     return factory
+
+
+publish(__name__)

@@ -31,6 +31,25 @@ def test_worker_death_is_recognised() -> None:
     assert not is_worker_death(ValueError("a bug"))
 
 
+def test_loky_still_exposes_what_a_bounded_end_needs() -> None:
+    """LokyWorker ends its worker within a bound by reading loky's private `_processes` and
+    `_executor_manager_thread` (loky has no public equivalent): an upgrade that drops them
+    must fail here, not turn every shutdown into an unbounded wait."""
+    from leanpool._backends import LokyWorker
+
+    worker = LokyWorker(sim_config(), {})
+    try:
+        _results, report = worker.warm_up().result(timeout=60)
+        processes = worker._executor._processes  # type: ignore[attr-defined]
+        assert [process.pid for process in processes.values()] == [report.pid]
+        assert worker._executor._executor_manager_thread.is_alive()  # type: ignore[attr-defined]
+    finally:
+        worker.kill(wait=True)
+    assert not psutil.pid_exists(report.pid) or (
+        psutil.Process(report.pid).status() == psutil.STATUS_ZOMBIE
+    )
+
+
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'leanpool[ray]'")
