@@ -104,6 +104,20 @@ def test_access_log_names_keys_by_label_only(service: Served) -> None:
     assert KEY_A not in metrics and KEY_B not in metrics
 
 
+def test_the_repls_never_see_the_keys(service: Served) -> None:
+    """The service's environment holds the keys; its REPLs run in the sandbox, whose scrubbed
+    environment leaves them out (a submission could print them otherwise)."""
+    probe = "#eval 0 --!sim getenv=LEANPOOL_API_KEY getenv=HOME"
+    body = {"requests": [probe]}
+    headers = {"Authorization": f"Bearer {KEY_A}"}
+    answer = httpx.post(service.url + "/v1/batch", json=body, headers=headers, timeout=60)
+    first = json.loads(answer.text.splitlines()[0])
+    shown = [message["data"] for message in first["response"]["messages"]]
+    assert "LEANPOOL_API_KEY is not set" in shown
+    assert any(text.startswith("HOME=") for text in shown)  # what Lean needs is passed
+    assert KEY_A not in answer.text
+
+
 @pytest.fixture(scope="module")
 def client_python() -> Path:
     python, why = kimina_client_python()
