@@ -17,8 +17,8 @@ when it cannot be had. The tests of `leanpool serve` and scenario 10 of the benc
   start-up only), and a ``prisma`` stand-in (the real one needs engines downloaded at start-up;
   no database is used).
 
-Environments live in ``build/kimina/`` (git-ignored) and are reused while their requirements
-are unchanged.
+Environments live in ``build/kimina/`` (git-ignored; ``$LEANPOOL_KIMINA_VENVS`` to put them
+elsewhere) and are reused while their requirements are unchanged.
 """
 
 from __future__ import annotations

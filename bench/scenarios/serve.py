@@ -241,8 +241,9 @@ def _report(
     return {
         "description": (
             f"leanpool serve and the Kimina server ({ctx.workers} REPLs each, the same simulator) "
-            f"under the same kimina-client load: check(batch_size={BATCH_SIZE}, "
-            f"max_workers={CONCURRENCY}); {sizes.kimina_trivial} trivial checks (best of "
+            f"under the same {'kimina-client' if client is not None else 'httpx'} load: "
+            f"check(batch_size={BATCH_SIZE}, max_workers={CONCURRENCY}); "
+            f"{sizes.kimina_trivial} trivial checks (best of "
             f"{sizes.repeats}), {sizes.kimina_mixed} proofs of a mixed load (three import "
             f"headers, Mathlib {sizes.kimina_import_ms} ms to import, {sizes.kimina_cpu_ms} ms "
             "each); latencies are per call (a batch)"
