@@ -93,6 +93,31 @@ def test_module_paths_named_in_the_migration_guide_exist() -> None:
         importlib.import_module(module)
 
 
+def _package_modules() -> set[str]:
+    """Every module of the package, dotted: a package's ``__init__.py`` stands for the package;
+    ``__main__.py`` (it only calls the CLI) is left out."""
+    found = set()
+    for path in (ROOT / "leanpool").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        found.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return found
+
+
+def test_internals_module_map_names_every_module() -> None:
+    """docs/internals.md's module map has one row per module, so it stays current as modules
+    are added, renamed or removed."""
+    page = (DOCS / "internals.md").read_text(encoding="utf-8")
+    section = page.split("\n## Module map\n", 1)[1].split("\n## ", 1)[0]
+    mapped = re.findall(r"^\| `(leanpool[\w.]*)` \|", section, re.MULTILINE)
+    modules = _package_modules()
+    assert {"leanpool", "leanpool._pool", "leanpool.protocol._wire", "leanpool._cli"} <= modules
+    assert len(mapped) == len(set(mapped)), "a module has two rows"
+    assert sorted(modules - set(mapped)) == [], "modules missing from docs/internals.md's map"
+    assert sorted(set(mapped) - modules) == [], "docs/internals.md maps modules that do not exist"
+
+
 def _load_hook() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "benchmarks_hook", DOCS / "hooks" / "benchmarks.py"
