@@ -12,183 +12,75 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from leanpool._exports import EXPORTS as _EXPORTS
+
 # The one place the version is written: pyproject.toml reads it at build time
 # ([tool.setuptools.dynamic]), and the built metadata and `leanpool --version` follow it.
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {
-    # errors
-    "LeanPoolError": "leanpool._errors",
-    "RequestError": "leanpool._errors",
-    "ProtocolError": "leanpool._errors",
-    "LeanTimeoutError": "leanpool._errors",
-    "LeanCrashError": "leanpool._errors",
-    "WorkerCrashedError": "leanpool._errors",
-    "LeanMemoryError": "leanpool._errors",
-    "ServerNotRunningError": "leanpool._errors",
-    "StateLostError": "leanpool._errors",
-    "TruncatedResponseError": "leanpool._errors",
-    "PoolShutdownError": "leanpool._errors",
-    "LeanSetupError": "leanpool._errors",
-    # config and projects
-    "LeanREPLConfig": "leanpool._config",
-    "ReplLaunch": "leanpool._config",
-    "BaseProject": "leanpool._project",
-    "LocalProject": "leanpool._project",
-    "GitProject": "leanpool._project",
-    "TemporaryProject": "leanpool._project",
-    "TempRequireProject": "leanpool._project",
-    "LeanRequire": "leanpool._project",
-    # protocol
-    "Command": "leanpool.protocol",
-    "FileCommand": "leanpool.protocol",
-    "ProofStep": "leanpool.protocol",
-    "PickleEnvironment": "leanpool.protocol",
-    "UnpickleEnvironment": "leanpool.protocol",
-    "PickleProofState": "leanpool.protocol",
-    "UnpickleProofState": "leanpool.protocol",
-    "CommandResponse": "leanpool.protocol",
-    "ProofStepResponse": "leanpool.protocol",
-    "LeanError": "leanpool.protocol",
-    "Message": "leanpool.protocol",
-    "Pos": "leanpool.protocol",
-    "Sorry": "leanpool.protocol",
-    "Tactic": "leanpool.protocol",
-    "InfoTree": "leanpool.protocol",
-    "parse_request": "leanpool.protocol",
-    "parse_response": "leanpool.protocol",
-    "encode_request": "leanpool.protocol",
-    "ResponseReader": "leanpool.protocol",
-    # servers
-    "LeanServer": "leanpool._server",
-    "AutoLeanServer": "leanpool._auto_server",
-    "BaseSessionCache": "leanpool._session_cache",
-    "ReplaySessionCache": "leanpool._session_cache",
-    "PickleSessionCache": "leanpool._session_cache",
-    # pool
-    "LeanPool": "leanpool._pool",
-    "ray_backend": "leanpool._backends",
-    "LeanServerPool": "leanpool._server_pool",
-    "PoolSession": "leanpool._pool_session",
-    "PoolStats": "leanpool._stats",
-    "Batch": "leanpool._batch",
-    "BatchSummary": "leanpool._batch",
-}
-
-__all__ = [
-    "AutoLeanServer",
-    "BaseProject",
-    "BaseSessionCache",
-    "Batch",
-    "BatchSummary",
-    "Command",
-    "CommandResponse",
-    "FileCommand",
-    "GitProject",
-    "InfoTree",
-    "LeanCrashError",
-    "LeanError",
-    "LeanMemoryError",
-    "LeanPool",
-    "LeanPoolError",
-    "LeanREPLConfig",
-    "LeanRequire",
-    "LeanServer",
-    "LeanServerPool",
-    "LeanSetupError",
-    "LeanTimeoutError",
-    "LocalProject",
-    "Message",
-    "PickleEnvironment",
-    "PickleProofState",
-    "PickleSessionCache",
-    "PoolSession",
-    "PoolShutdownError",
-    "PoolStats",
-    "Pos",
-    "ProofStep",
-    "ProofStepResponse",
-    "ProtocolError",
-    "ReplLaunch",
-    "ReplaySessionCache",
-    "RequestError",
-    "ResponseReader",
-    "ServerNotRunningError",
-    "Sorry",
-    "StateLostError",
-    "Tactic",
-    "TempRequireProject",
-    "TemporaryProject",
-    "TruncatedResponseError",
-    "UnpickleEnvironment",
-    "UnpickleProofState",
-    "WorkerCrashedError",
-    "__version__",
-    "encode_request",
-    "parse_request",
-    "parse_response",
-    "ray_backend",
-]
-
+# One list of exports: `_EXPORTS` (leanpool/_exports.py), which the lazy `__getattr__` below
+# imports from and `__all__` is built from. Type checkers cannot read it, so they get the imports
+# under TYPE_CHECKING, each `X as X`: that form is an explicit re-export under mypy --strict and
+# pyright, so no static `__all__` is kept for them. tests/test_package.py fails when these imports
+# and `_EXPORTS` differ. _exports.py also says why classes defined in private modules report
+# `__module__ == "leanpool"`.
 if TYPE_CHECKING:
-    from leanpool._auto_server import AutoLeanServer
-    from leanpool._backends import ray_backend
-    from leanpool._batch import Batch, BatchSummary
-    from leanpool._config import LeanREPLConfig, ReplLaunch
-    from leanpool._errors import (
-        LeanCrashError,
-        LeanMemoryError,
-        LeanPoolError,
-        LeanSetupError,
-        LeanTimeoutError,
-        PoolShutdownError,
-        ProtocolError,
-        RequestError,
-        ServerNotRunningError,
-        StateLostError,
-        TruncatedResponseError,
-        WorkerCrashedError,
-    )
-    from leanpool._pool import LeanPool
-    from leanpool._pool_session import PoolSession
-    from leanpool._project import (
-        BaseProject,
-        GitProject,
-        LeanRequire,
-        LocalProject,
-        TemporaryProject,
-        TempRequireProject,
-    )
-    from leanpool._server import LeanServer
-    from leanpool._server_pool import LeanServerPool
-    from leanpool._session_cache import (
-        BaseSessionCache,
-        PickleSessionCache,
-        ReplaySessionCache,
-    )
-    from leanpool._stats import PoolStats
-    from leanpool.protocol import (
-        Command,
-        CommandResponse,
-        FileCommand,
-        InfoTree,
-        LeanError,
-        Message,
-        PickleEnvironment,
-        PickleProofState,
-        Pos,
-        ProofStep,
-        ProofStepResponse,
-        ResponseReader,
-        Sorry,
-        Tactic,
-        UnpickleEnvironment,
-        UnpickleProofState,
-        encode_request,
-        parse_request,
-        parse_response,
-    )
+    from leanpool._auto_server import AutoLeanServer as AutoLeanServer
+    from leanpool._backends import ray_backend as ray_backend
+    from leanpool._batch import Batch as Batch
+    from leanpool._batch import BatchSummary as BatchSummary
+    from leanpool._config import LeanREPLConfig as LeanREPLConfig
+    from leanpool._config import ReplLaunch as ReplLaunch
+    from leanpool._errors import LeanCrashError as LeanCrashError
+    from leanpool._errors import LeanMemoryError as LeanMemoryError
+    from leanpool._errors import LeanPoolError as LeanPoolError
+    from leanpool._errors import LeanSetupError as LeanSetupError
+    from leanpool._errors import LeanTimeoutError as LeanTimeoutError
+    from leanpool._errors import PoolShutdownError as PoolShutdownError
+    from leanpool._errors import ProtocolError as ProtocolError
+    from leanpool._errors import RequestError as RequestError
+    from leanpool._errors import ServerNotRunningError as ServerNotRunningError
+    from leanpool._errors import StateLostError as StateLostError
+    from leanpool._errors import TruncatedResponseError as TruncatedResponseError
+    from leanpool._errors import WorkerCrashedError as WorkerCrashedError
+    from leanpool._pool import LeanPool as LeanPool
+    from leanpool._pool_session import PoolSession as PoolSession
+    from leanpool._project import BaseProject as BaseProject
+    from leanpool._project import GitProject as GitProject
+    from leanpool._project import LeanRequire as LeanRequire
+    from leanpool._project import LocalProject as LocalProject
+    from leanpool._project import TemporaryProject as TemporaryProject
+    from leanpool._project import TempRequireProject as TempRequireProject
+    from leanpool._server import LeanServer as LeanServer
+    from leanpool._server_pool import LeanServerPool as LeanServerPool
+    from leanpool._session_cache import BaseSessionCache as BaseSessionCache
+    from leanpool._session_cache import PickleSessionCache as PickleSessionCache
+    from leanpool._session_cache import ReplaySessionCache as ReplaySessionCache
+    from leanpool._stats import PoolStats as PoolStats
+    from leanpool.protocol import Command as Command
+    from leanpool.protocol import CommandResponse as CommandResponse
+    from leanpool.protocol import FileCommand as FileCommand
+    from leanpool.protocol import InfoTree as InfoTree
+    from leanpool.protocol import LeanError as LeanError
+    from leanpool.protocol import Message as Message
+    from leanpool.protocol import PickleEnvironment as PickleEnvironment
+    from leanpool.protocol import PickleProofState as PickleProofState
+    from leanpool.protocol import Pos as Pos
+    from leanpool.protocol import ProofStep as ProofStep
+    from leanpool.protocol import ProofStepResponse as ProofStepResponse
+    from leanpool.protocol import ResponseReader as ResponseReader
+    from leanpool.protocol import Sorry as Sorry
+    from leanpool.protocol import Tactic as Tactic
+    from leanpool.protocol import UnpickleEnvironment as UnpickleEnvironment
+    from leanpool.protocol import UnpickleProofState as UnpickleProofState
+    from leanpool.protocol import encode_request as encode_request
+    from leanpool.protocol import parse_request as parse_request
+    from leanpool.protocol import parse_response as parse_response
+
+# For `from leanpool import *` and help(): assigned through globals() because it exists only at run
+# time. Tools that read the source (mypy, pyright, griffe) cannot evaluate it, and would take the
+# part they can read for the whole list; they go by the imports above.
+globals()["__all__"] = ["__version__", *_EXPORTS]
 
 
 # Public submodules. After `import lean_interact` its submodules are attributes of the package
@@ -222,4 +114,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

@@ -56,6 +56,7 @@ from leanpool._errors import (
     ServerNotRunningError,
     StateLostError,
 )
+from leanpool._exports import publish
 from leanpool._ids import copy_id_containers, request_id_fields, response_id_paths, set_path
 from leanpool._memory import system_memory_fraction
 from leanpool._sandbox import SandboxMode
@@ -678,3 +679,5 @@ def _cause_of(error: LeanPoolError) -> str:
 
 
 __all__ = ["AutoLeanServer"]
+
+publish(__name__)

@@ -26,6 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import RequestError
+from leanpool._exports import publish
 from leanpool._futures import failed_future, result_of
 from leanpool._results_file import ResultsFile, id_key
 from leanpool._stats import percentile
@@ -325,3 +326,6 @@ def _cancelled(entry: BatchResult) -> bool:
     from concurrent.futures import CancelledError
 
     return isinstance(entry.result, CancelledError)
+
+
+publish(__name__)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from leanpool._exports import publish
 from leanpool._versions import normalize_lean_version, sort_versions
 
 if TYPE_CHECKING:
@@ -265,3 +266,6 @@ class LeanREPLConfig:
 def _absolute(path: str | os.PathLike[str]) -> Path:
     """Absolute now: the REPL runs elsewhere, and workers may start in another directory."""
     return Path(path).expanduser().resolve()
+
+
+publish(__name__)

@@ -20,6 +20,8 @@ import json
 import subprocess
 from typing import Any
 
+from leanpool._exports import publish
+
 __all__ = [
     "LeanCrashError",
     "LeanMemoryError",
@@ -303,3 +305,5 @@ PROCESS_FAULTS: tuple[type[LeanPoolError], ...] = (
     ProtocolError,
     ServerNotRunningError,
 )
+
+publish(__name__)

@@ -61,6 +61,7 @@ from leanpool._arguments import check_timeout
 from leanpool._backends import WorkerFactory, loky_worker
 from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
+from leanpool._exports import publish
 from leanpool._futures import PoolFuture, failed_future
 from leanpool._ids import ID_BASE_STEP
 from leanpool._pool_session import PoolSession, SessionRecord, record_of
@@ -749,3 +750,6 @@ def _result_within(future: Future[Any], deadline: float | None, return_exception
         if return_exceptions and isinstance(exc, Exception):
             return exc
         raise
+
+
+publish(__name__)

@@ -24,6 +24,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import PoolShutdownError, RequestError
+from leanpool._exports import publish
 from leanpool._ids import base_of, is_based, request_id_fields
 from leanpool._worker import Recipe
 from leanpool.protocol import BaseREPLQuery
@@ -191,3 +192,6 @@ def _ids_named(response: Any, base: int) -> set[int]:
     for item in getattr(response, "tactics", None) or ():
         values.append(getattr(item, "proof_state", None))
     return {v for v in values if isinstance(v, int) and is_based(v) and base_of(v) == base}
+
+
+publish(__name__)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from leanpool._exports import publish
 from leanpool._repl_build import repo_name
 from leanpool._setup import (
     SetupReporter,
@@ -416,3 +417,6 @@ class TempRequireProject(BaseTempProject):
             rev = f' @ "{requirement.rev}"' if requirement.rev else ""
             lines.append(f'require «{requirement.name}» from git "{requirement.git}"{rev}')
         return "lakefile.lean", "\n".join(lines) + "\n"
+
+
+publish(__name__)

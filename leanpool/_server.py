@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from leanpool._arguments import check_timeout
 from leanpool._channel import NOT_RUN, SKIPPED, Exchange, Outcome
 from leanpool._errors import LeanPoolError, ServerNotRunningError
+from leanpool._exports import publish
 from leanpool._fair_lock import FairLock
 from leanpool._log import show_verbose_output
 from leanpool._memory import MB, cgroup_support, tree_rss_bytes
@@ -487,3 +488,6 @@ def _log_received(outcomes: list[Outcome]) -> None:
     show_verbose_output()
     for outcome in outcomes:
         logger.info("<- %s", outcome)
+
+
+publish(__name__)

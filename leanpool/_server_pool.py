@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from leanpool._errors import StateLostError
+from leanpool._exports import publish
 from leanpool._futures import failed_future, result_of
 from leanpool._ids import (
     base_of,
@@ -239,3 +240,6 @@ class LeanServerPool:
             for _path, _kind, value in response_id_paths(wire):
                 if value < 0:
                     self._owners[base_of(value)] = session
+
+
+publish(__name__)

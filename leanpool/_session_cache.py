@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from leanpool._errors import PROCESS_FAULTS, LeanPoolError, StateLostError
+from leanpool._exports import publish
 from leanpool._ids import (
     IdKind,
     IdPath,
@@ -470,3 +471,5 @@ __all__ = [
     "ReplaySessionState",
     "SessionState",
 ]
+
+publish(__name__)

@@ -11,6 +11,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from leanpool._exports import publish
+
 _LATENCY_WINDOW = 10_000
 
 
@@ -162,3 +164,6 @@ class StatsBook:
             latency_p99=percentile(latencies, 0.99),
             workers=list(published["slots"]),
         )
+
+
+publish(__name__)

@@ -7,13 +7,16 @@ import ast
 import email
 import importlib
 import importlib.util
+import inspect
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import types
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 
 import leanpool
+from leanpool._exports import EXPORTS
 
 LEANINTERACT_ALL = [  # lean_interact.__all__ (src/lean_interact/__init__.py, 0.11)
     "LeanREPLConfig",
@@ -100,10 +104,47 @@ LEANINTERACT_MODULES: dict[str, list[str]] = {
 LEANINTERACT_PACKAGE = [*LEANINTERACT_ALL, *LEANINTERACT_MODULES]
 
 
-def test_all_matches_the_lazy_exports() -> None:
-    assert set(leanpool.__all__) - {"__version__"} == set(leanpool._EXPORTS)
-    for name in leanpool.__all__:
-        assert getattr(leanpool, name) is not None
+def _type_checking_imports() -> list[tuple[str, str, str | None]]:
+    """(module, name, alias) of each import under `if TYPE_CHECKING:` in leanpool/__init__.py."""
+    tree = ast.parse((ROOT / "leanpool" / "__init__.py").read_text(encoding="utf-8"))
+    [block] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    imports: list[tuple[str, str, str | None]] = []
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module, ast.unparse(node)
+        imports.extend((node.module, alias.name, alias.asname) for alias in node.names)
+    return imports
+
+
+def test_one_export_list() -> None:
+    """`_EXPORTS` is the list; `__all__` is built from it at run time, and the imports type
+    checkers read say the same, each as an explicit re-export (`X as X`): mypy --strict and
+    pyright see `leanpool.LeanPool` with no static `__all__`."""
+    assert vars(leanpool)["_EXPORTS"] is EXPORTS
+    all_names = vars(leanpool)["__all__"]
+    assert all_names == ["__version__", *EXPORTS]
+    assert len(set(all_names)) == len(all_names)
+    imports = _type_checking_imports()
+    assert [(name, alias) for _, name, alias in imports if alias != name] == []
+    assert len({name for _, name, _ in imports}) == len(imports)  # no name imported twice
+    assert {name: module for module, name, _ in imports} == EXPORTS
+    # No `__all__` that tools reading the source (mypy, pyright, griffe) could see: a literal one
+    # would be a second copy, one built from the list would be read as a partial list.
+    tree = ast.parse((ROOT / "leanpool" / "__init__.py").read_text(encoding="utf-8"))
+    targets = [
+        target
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    ]
+    assert [t for t in targets if isinstance(t, ast.Name) and t.id == "__all__"] == []
+    for name, module in EXPORTS.items():
+        assert getattr(importlib.import_module(module), name) is getattr(leanpool, name), name
+    protocol = importlib.import_module("leanpool.protocol")
+    assert {n for n, m in EXPORTS.items() if m == "leanpool.protocol"} <= set(protocol.__all__)
 
 
 def test_leaninteract_names_are_importable_from_leanpool() -> None:
@@ -206,6 +247,234 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         assert "NoSuchThing" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+# --- the public `__module__` of what leanpool exports (leanpool/_exports.py says why) --------
+
+
+def _home(module: str) -> str:
+    """The `__module__` an export reports: its public module, `leanpool` for private ones."""
+    return "leanpool" if module.split(".")[1].startswith("_") else module
+
+
+def test_exports_report_their_public_module_however_first_reached() -> None:
+    """Set where each class is defined: a process that imports only the private modules, and
+    never reaches a name through `leanpool`, sees the same `__module__` (and reprs, tracebacks,
+    help() that follow it); so do `leanpool.protocol`'s own names."""
+    code = (
+        "import importlib, json, pydoc, sys, traceback, types\n"
+        "from leanpool._exports import EXPORTS\n"
+        "seen = {}\n"
+        "for name, module in EXPORTS.items():\n"
+        "    seen[name] = getattr(importlib.import_module(module), name).__module__\n"
+        "protocol = sys.modules['leanpool.protocol']\n"
+        "for name in protocol.__all__:\n"
+        "    value = getattr(protocol, name)\n"
+        "    if isinstance(value, (type, types.FunctionType)):\n"
+        "        seen['protocol.' + name] = value.__module__\n"
+        "import leanpool\n"
+        "cached = sorted(set(EXPORTS) & set(vars(leanpool)))\n"
+        "from leanpool._errors import LeanTimeoutError\n"
+        "from leanpool._pool import LeanPool\n"
+        "try:\n"
+        "    raise LeanTimeoutError('too slow')\n"
+        "except LeanTimeoutError as exc:\n"
+        "    shown = traceback.format_exception_only(type(exc), exc)[-1].strip()\n"
+        "print(json.dumps({'modules': seen, 'cached': cached, 'traceback': shown,\n"
+        "    'repr': repr(LeanPool), 'help': pydoc.render_doc(LeanPool).splitlines()[0]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["cached"] == []  # no name went through leanpool.__getattr__
+    expected = {name: _home(module) for name, module in EXPORTS.items()}
+    protocol = importlib.import_module("leanpool.protocol")
+    expected |= {
+        f"protocol.{name}": "leanpool.protocol"
+        for name in protocol.__all__
+        if inspect.isclass(getattr(protocol, name)) or inspect.isfunction(getattr(protocol, name))
+    }
+    assert report["modules"] == expected
+    assert report["traceback"] == "leanpool.LeanTimeoutError: too slow"
+    assert report["repr"] == "<class 'leanpool.LeanPool'>"
+    assert report["help"].endswith("class LeanPool in module leanpool")
+
+
+def _pickled_samples(tmp_path: Path) -> list[Any]:
+    """Every exported class and function, an instance of each exported exception (with
+    details), and requests, responses, configs, projects and statistics."""
+    from leanpool.testing import sim_config
+
+    errors = [
+        value("what happened", returncode=-6, extra=[1, 2])
+        for value in (getattr(leanpool, name) for name in EXPORTS)
+        if isinstance(value, type) and issubclass(value, leanpool.LeanPoolError)
+    ]
+    at = {"line": 1, "column": 0}
+    stx = {"pp": "variable (x : Nat)", "range": {"synthetic": False, "start": at, "finish": at}}
+    stx |= {"kind": "k", "argKinds": []}
+    wire = {
+        "env": 1,
+        "messages": [{"severity": "error", "pos": at, "endPos": None, "data": "x"}],
+        "sorries": [{"goal": "⊢ Nat", "proofState": 3}],
+        "infotree": [
+            {
+                "kind": "CommandInfo",
+                "node": {"elaborator": "e", "stx": stx},
+                "children": [],
+            }
+        ],
+    }
+    config = sim_config()
+    stats = leanpool.PoolStats(
+        submitted=1, queued=0, running=0, done=1, ok=1, failed={}, cancelled=0,
+        deduplicated=0, restarts={}, recycles={}, header_imports=0, session_moves=0,
+        states_rebuilt=0, latency_p50=0.1, latency_p90=0.1, latency_p99=0.1,
+    )  # fmt: skip
+    return [
+        *(getattr(leanpool, name) for name in EXPORTS),
+        *errors,
+        leanpool.Command(cmd="#eval 1", env=0, all_tactics=True),
+        leanpool.ProofStep(tactic="rfl", proof_state=2),
+        leanpool.parse_response(wire),
+        leanpool.parse_response({"message": "Unknown environment."}),
+        config,
+        config.launch,
+        leanpool.LocalProject(directory=str(tmp_path), auto_build=False),
+        leanpool.BaseProject(directory=str(tmp_path), lake_path="/opt/lake"),
+        leanpool.LeanRequire("mathlib", "https://e.invalid/mathlib4", "v4.19.0"),
+        stats,
+        leanpool.BatchSummary(total=2, passed=1, lean_error=1, fault=0),
+    ]
+
+
+def test_exports_pickle_by_their_public_path(tmp_path: Path) -> None:
+    """Pickles name the public path (`leanpool.LeanTimeoutError`), and a process that imported
+    nothing but `leanpool` (its `__getattr__` is lazy) loads them and pickles them back."""
+    for name, module in EXPORTS.items():
+        reference = pickle.dumps(getattr(leanpool, name), protocol=0)
+        assert reference.startswith(f"c{_home(module)}\n{name}\n".encode()), reference
+    samples = _pickled_samples(tmp_path)
+    code = (
+        "import pickle, sys, leanpool\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('leanpool'))\n"
+        "objects = pickle.loads(sys.stdin.buffer.read())\n"
+        "sys.stdout.buffer.write(pickle.dumps((loaded, objects)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(samples), capture_output=True, check=True
+    )
+    loaded, back = pickle.loads(out.stdout)
+    assert loaded == ["leanpool", "leanpool._exports"]
+    assert len(back) == len(samples)
+    for sent, returned in zip(samples, back, strict=True):
+        assert type(returned) is type(sent)
+        if isinstance(sent, (type, types.FunctionType)):
+            assert returned is sent
+        elif isinstance(sent, BaseException):
+            assert (str(returned), returned.returncode, returned.extra) == (str(sent), -6, [1, 2])
+        elif isinstance(sent, leanpool.LeanREPLConfig):
+            assert vars(returned) == vars(sent)
+        else:
+            assert returned == sent
+
+
+def test_exceptions_from_loky_workers_arrive_as_the_public_classes() -> None:
+    """A worker process raises each exported exception (and returns a model); the parent, which
+    had imported only `leanpool` and loky, gets the same classes back with their details."""
+    names = [name for name, module in EXPORTS.items() if module == "leanpool._errors"]
+    code = (
+        "import json, sys\n"
+        "import loky\n"
+        "import leanpool\n"
+        "def work(name):\n"
+        "    if name == 'model':\n"
+        "        return leanpool.parse_response({'env': 0, 'sorries': [{'goal': 'g'}]})\n"
+        "    raise getattr(leanpool, name)('from a worker', returncode=-9)\n"
+        f"names = {names!r}\n"
+        "before = 'leanpool._errors' in sys.modules or 'leanpool.protocol' in sys.modules\n"
+        "report = {}\n"
+        "with loky.ProcessPoolExecutor(max_workers=1) as pool:\n"
+        "    model = pool.submit(work, 'model').result()\n"
+        "    report['model'] = [type(model).__module__, type(model).__name__, model.env]\n"
+        "    for name in names:\n"
+        "        try:\n"
+        "            pool.submit(work, name).result()\n"
+        "        except Exception as exc:\n"
+        "            cls = type(exc)\n"
+        "            same = cls is getattr(leanpool, name)\n"
+        "            report[name] = [cls.__module__, same, str(exc), exc.returncode]\n"
+        "print(json.dumps({'before': before, 'report': report}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["before"] is False
+    assert result["report"] == {
+        "model": ["leanpool.protocol", "CommandResponse", 0],
+        **{name: ["leanpool", True, "from a worker", -9] for name in names},
+    }
+
+
+_SCHEMAS = """
+import json, sys
+import leanpool._exports
+if sys.argv[1] == "unmoved":
+    leanpool._exports.publish = lambda name: None
+import leanpool.protocol as protocol
+from pydantic import BaseModel
+models = {}
+for name in protocol.__all__:
+    value = getattr(protocol, name)
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        models[name] = value
+if sys.argv[1] == "rebuilt":
+    for model in models.values():
+        assert model.__pydantic_complete__ and model.model_rebuild(force=True)
+    response = protocol.parse_response({"env": 0, "tactics": [], "sorries": [{"goal": "g"}]})
+    assert response.sorries[0].goal == "g"
+    assert protocol.Command.model_validate({"cmd": "x", "allTactics": True}).all_tactics
+print(json.dumps({
+    name: [model.model_json_schema(mode=mode) for mode in ("validation", "serialization")]
+    for name, model in models.items()
+}))
+"""
+
+
+def test_published_models_keep_their_schemas_rebuilds_and_validation() -> None:
+    """Moving a model's `__module__` after pydantic built it changes no JSON schema (compared
+    with a process where nothing moved, and one where every model was rebuilt after the move),
+    and validation and a user's subclass with a forward reference still work."""
+    from pydantic import BaseModel
+
+    schemas = {}
+    for mode in ("unmoved", "moved", "rebuilt"):
+        out = subprocess.run(
+            [sys.executable, "-c", _SCHEMAS, mode], capture_output=True, text=True, check=False
+        )
+        assert out.returncode == 0, out.stderr
+        schemas[mode] = json.loads(out.stdout)
+    assert schemas["moved"] == schemas["unmoved"] == schemas["rebuilt"]
+    assert len(schemas["moved"]) > 30  # every model of leanpool.protocol
+
+    assert leanpool.Command.__module__ == "leanpool.protocol"
+    command = leanpool.Command.model_validate({"cmd": "#eval 1", "env": 0, "allTactics": True})
+    assert command.to_repl_dict() == {"cmd": "#eval 1", "env": 0, "allTactics": True}
+    response = leanpool.parse_response('{"env": 2, "sorries": [{"goal": "g", "proofState": 1}]}')
+    assert isinstance(response, leanpool.CommandResponse) and response.sorries[0].proof_state == 1
+    assert leanpool.CommandResponse.model_validate_json(response.model_dump_json()) == response
+
+    class NotedCommand(leanpool.Command):  # a user's subclass, naming a model defined after it
+        note: Note | None = None
+
+    class Note(BaseModel):
+        text: str
+
+    NotedCommand.model_rebuild()
+    noted = NotedCommand.model_validate({"cmd": "x", "note": {"text": "why"}})
+    assert noted.note == Note(text="why") and noted.cmd == "x"
+    assert "Note" in NotedCommand.model_json_schema()["$defs"]
 
 
 # --- supported Pythons: one list, everywhere -------------------------------------------------

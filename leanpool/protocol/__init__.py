@@ -8,6 +8,7 @@ drop-in for `lean_interact.interface`). `to_repl_dict()` gives any model's exact
 
 from __future__ import annotations
 
+from leanpool._exports import publish
 from leanpool.protocol._base import Pos, REPLBaseModel
 from leanpool.protocol._declarations import (
     BinderView,
@@ -111,3 +112,5 @@ __all__ = [
     "repl_reads_as",
     "response_class_for",
 ]
+
+publish(__name__)
