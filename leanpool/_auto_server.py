@@ -60,7 +60,7 @@ from leanpool._exports import publish
 from leanpool._ids import copy_id_containers, request_id_fields, response_id_paths, set_path
 from leanpool._memory import system_memory_fraction
 from leanpool._sandbox import SandboxMode
-from leanpool._server import LeanServer, MemoryBackend, Response, _Hold
+from leanpool._server import LeanServer, MemoryBackend, Response, ServerHold
 from leanpool._session_cache import BaseSessionCache, PickleSessionCache, ReplaySessionCache
 from leanpool._standby import Standby
 from leanpool.protocol import BaseREPLQuery, encode_request, parse_response
@@ -366,7 +366,7 @@ class AutoLeanServer(LeanServer):
         finally:
             hold.release()
 
-    async def _in_thread(self, hold: _Hold, fn: Callable[..., None], *args: Any) -> None:
+    async def _in_thread(self, hold: ServerHold, fn: Callable[..., None], *args: Any) -> None:
         """Run blocking server work (a restart, replays) in a thread for an asyncio caller.
 
         If the caller is cancelled meanwhile, the thread still uses the REPL: the server's lock

@@ -21,6 +21,7 @@ parent can be sent to every worker.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 import time
@@ -132,6 +133,14 @@ class LeanREPLConfig:
         else:
             self._set_up()
         self.setup_seconds = time.monotonic() - started  # how long construction's setup took
+
+    def with_launch(self, launch: ReplLaunch) -> LeanREPLConfig:
+        """A copy whose REPL starts as `launch` says, in `launch.cwd` (the self-test's
+        variants: more arguments, another command, another directory)."""
+        derived = copy.copy(self)
+        derived.launch = launch
+        derived._working_dir = launch.cwd
+        return derived
 
     # ---------------------------------------------------------------- LeanInteract's surface
     @property

@@ -535,8 +535,9 @@ class LeanPool:
 
 
 class PoolPort:
-    """What sessions, batches and verifications may ask of their pool, and nothing more: the
-    layering reads one way (they import nothing of this module; the pool hands them a port)."""
+    """What sessions, batches and verifications may ask of their pool, and nothing more. They
+    import nothing of this module: the pool hands them a port (it imports them, lazily, to make
+    them), so none of them can reach into the pool's internals."""
 
     def __init__(self, pool: LeanPool) -> None:
         self._pool = pool

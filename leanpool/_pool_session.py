@@ -2,14 +2,15 @@
 
 A session lives on one slot at a time, so its env and proof-state ids name states on that slot's
 worker. It is placed when its first request arrives (on a slot that already holds that request's
-import header, when that keeps sessions balanced), and an idle slot may take it over when the slot
-it lives on is stuck (a long or hung request) or far behind; see `Dispatcher._steal_for`. Every
-state a session's request creates gets a pool-owned id, ``-(seq << 20 | k)`` for the k-th
-state named by the response of request number `seq`, and the parent keeps a *recipe* (the
-request) for it. When the worker is replaced (recycled, or it died), the recipes a request needs
-travel with it to the new worker, which replays them on first use: states are rebuilt, never
-silently swapped for another worker's, and `StateLostError` is raised when a rebuild fails.
-A REPL restart inside the worker is handled there the same way, from the worker's copy.
+import header, when that keeps sessions balanced), and an idle slot may take it over when the
+slot it lives on is stuck (a long or hung request) or far behind; see `Dispatcher._steal_for`.
+Every state a session's request creates gets a pool-owned id, ``-(n << 20 | k)`` for the k-th
+state named by the response of the pool's n-th session request (`leanpool._ids.based_id`), and
+the parent keeps a *recipe* (the request) for it. When the worker is replaced (recycled, or it
+died), the recipes a request needs travel with it to the new worker, which replays them on first
+use: states are rebuilt, never silently swapped for another worker's, and `StateLostError` is
+raised when a rebuild fails. A REPL restart inside the worker is handled there the same way,
+from the worker's copy.
 
 RL searches branch from one proof state many times: each branch is a cheap `ProofStep` on the
 same worker, identical steps in flight are run once (deduplication), and batches of steps are

@@ -384,14 +384,14 @@ class LeanServer:
         with self._lock:
             return self._exchange_locked(payloads, timeouts, verbose)
 
-    async def _hold_async(self) -> _Hold:
+    async def _hold_async(self) -> ServerHold:
         """Take the server for an asyncio caller (queued fairly with threads and other tasks)."""
         await self._lock.acquire_async()
-        return _Hold(self._lock)
+        return ServerHold(self._lock)
 
     async def _exchange_async(
         self,
-        hold: _Hold,
+        hold: ServerHold,
         payloads: list[bytes],
         timeouts: Sequence[float | None],
         verbose: bool = False,
@@ -432,7 +432,7 @@ class LeanServer:
             hold.release()
 
     def _finish_in_background(
-        self, task: asyncio.Task[list[Outcome]], exchange: Exchange, hold: _Hold
+        self, task: asyncio.Task[list[Outcome]], exchange: Exchange, hold: ServerHold
     ) -> None:
         async def finish() -> None:
             try:
@@ -451,7 +451,7 @@ class LeanServer:
         drain.add_done_callback(self._background.discard)
 
 
-class _Hold:
+class ServerHold:
     """The server's lock, held by one asyncio caller (or handed to a drain task)."""
 
     __slots__ = ("handed_off", "lock")

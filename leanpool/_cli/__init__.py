@@ -1,9 +1,11 @@
-"""The `leanpool` command: `verify` proofs, `setup` Lean ahead of time, `doctor` the machine,
-`selftest` leanpool against this machine's Lean.
+"""The `leanpool` command: `verify` proofs, `serve` a pool over HTTP, `setup` Lean ahead of time,
+`doctor` the machine, `selftest` leanpool against this machine's Lean.
 
 Installed as a console script (``leanpool``) and runnable as ``python -m leanpool``. Exit status
-(all commands): 0 success, 1 the job's own failure (proofs that did not pass, a failed setup,
-missing requirements), 2 usage or input errors; `selftest` adds 3, no Lean on this machine.
+(all commands): 0 success, 1 the job's own failure (proofs that did not pass, `leanpool setup`
+failing, missing requirements, a port already in use), 2 usage or input errors (a Lean that
+`verify` or `serve` were pointed at and cannot set up included); `selftest` adds 3, no Lean on
+this machine; `verify` stopped by SIGINT / SIGTERM exits 130 / 143.
 """
 
 from __future__ import annotations

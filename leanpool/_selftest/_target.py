@@ -8,7 +8,6 @@ recognised here, and every check then labels its result as simulated.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -124,14 +123,11 @@ def derive_config(
     """A copy of `config` whose REPL starts differently (more arguments, another command or
     working directory), or that sends requests exactly as given (`exact_requests`: no
     ``incrementality``/``setOptions`` keys added), or with another hard memory limit."""
-    derived = copy.copy(config)
     launch = config.launch
     new_argv = tuple(argv) if argv is not None else tuple(launch.argv)
-    derived.launch = replace(
-        launch, argv=(*new_argv, *extra_args), cwd=cwd or launch.cwd, env=dict(launch.env)
+    derived = config.with_launch(
+        replace(launch, argv=(*new_argv, *extra_args), cwd=cwd or launch.cwd, env=dict(launch.env))
     )
-    if cwd is not None:
-        derived._working_dir = cwd
     if exact_requests:
         derived.enable_incremental_optimization = False
         derived.enable_parallel_elaboration = False
