@@ -55,6 +55,7 @@ from leanpool._errors import (
     RequestError,
     ServerNotRunningError,
     StateLostError,
+    fault_label,
 )
 from leanpool._exports import publish
 from leanpool._ids import copy_id_containers, request_id_fields, response_id_paths, set_path
@@ -667,15 +668,7 @@ def _skip_sent(skip: Callable[[int], bool], sent: list[int], position: int) -> b
 def _cause_of(error: LeanPoolError) -> str:
     if isinstance(error, ServerNotRunningError) and "interrupted" in error.message:
         return "interrupted"
-    if isinstance(error, LeanTimeoutError):
-        return "timeout"
-    if isinstance(error, LeanMemoryError):
-        return "memory"
-    if isinstance(error, ProtocolError):
-        return "protocol"
-    if isinstance(error, LeanCrashError):
-        return "crash"
-    return type(error).__name__
+    return fault_label(error)
 
 
 __all__ = ["AutoLeanServer"]

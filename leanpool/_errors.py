@@ -306,4 +306,28 @@ PROCESS_FAULTS: tuple[type[LeanPoolError], ...] = (
     ServerNotRunningError,
 )
 
+
+def fault_label(error: BaseException) -> str:
+    """A failure in one lowercase word: "timeout", "memory", "protocol", "crash", "refused" (bad
+    input), "state_lost", "shutdown", "cancelled", or "error" for anything else. The one naming
+    behind an AutoLeanServer's `restart_counts` and the service's metrics (`_stats.result_kind`
+    names failures by class instead, for `PoolStats.failed`)."""
+    if isinstance(error, LeanTimeoutError):
+        return "timeout"
+    if isinstance(error, LeanMemoryError):
+        return "memory"
+    if isinstance(error, ProtocolError):
+        return "protocol"
+    if isinstance(error, LeanCrashError):
+        return "crash"
+    if isinstance(error, RequestError):
+        return "refused"
+    if isinstance(error, StateLostError):
+        return "state_lost"
+    if isinstance(error, PoolShutdownError):
+        return "shutdown"
+    # Both asyncio's and concurrent.futures' (distinct classes before Python 3.11).
+    return "cancelled" if type(error).__name__ == "CancelledError" else "error"
+
+
 publish(__name__)

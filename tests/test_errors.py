@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import pickle
 import subprocess
@@ -23,7 +25,7 @@ from leanpool import (
     TruncatedResponseError,
     WorkerCrashedError,
 )
-from leanpool._errors import crash_error
+from leanpool._errors import crash_error, fault_label
 from leanpool._server import LeanServer
 from leanpool.protocol import Command
 from leanpool.testing import sim_config
@@ -162,3 +164,27 @@ def test_a_mid_answer_death_in_a_pool_worker_arrives_as_both_kinds() -> None:
             pool.run("#eval 1 --!sim crash", timeout=10)
         assert isinstance(caught.value, ConnectionAbortedError)
         assert caught.value.doc.startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("error", "label"),
+    [
+        (LeanTimeoutError("t"), "timeout"),
+        (LeanMemoryError("m"), "memory"),
+        (ProtocolError("p", doc="x", pos=0), "protocol"),
+        (LeanCrashError("c"), "crash"),
+        (crash_error("run", -6, b"", partial=b'{"env"'), "crash"),  # TruncatedResponseError
+        (WorkerCrashedError("w"), "crash"),
+        (RequestError("r"), "refused"),
+        (StateLostError("s"), "state_lost"),
+        (PoolShutdownError("d"), "shutdown"),
+        (ServerNotRunningError("n"), "error"),
+        (concurrent.futures.CancelledError(), "cancelled"),
+        (asyncio.CancelledError(), "cancelled"),
+        (ValueError("v"), "error"),
+    ],
+)
+def test_fault_label_names_each_failure_by_its_most_specific_class(
+    error: BaseException, label: str
+) -> None:
+    assert fault_label(error) == label

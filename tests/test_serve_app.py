@@ -20,11 +20,15 @@ httpx = pytest.importorskip("httpx", reason="the serve extra is not installed (l
 
 from serve_process import Served, serve  # noqa: E402
 
+from leanpool import LeanTimeoutError  # noqa: E402
 from leanpool._serve._bridge import Completions  # noqa: E402
 from leanpool._serve._http import HttpError  # noqa: E402
 from leanpool._serve._metrics import Metrics  # noqa: E402
 from leanpool._serve._native import parse_items  # noqa: E402
 from leanpool._serve._settings import ServeSettings  # noqa: E402
+from leanpool.protocol import CommandResponse, LeanError  # noqa: E402
+
+POS = {"line": 1, "column": 0}
 
 STATEMENT = "theorem add_comm' (a b : Nat) : a + b = b + a := by sorry"
 
@@ -286,7 +290,7 @@ def test_completions_yield_each_outcome_once_and_cancel_the_rest() -> None:
         completions = Completions()
         for index, future in enumerate(futures):
             completions.add(index, future)
-        completions.add_outcome(4, ValueError("refused"))
+        completions.add_failed(4, ValueError("refused"))
         loop = asyncio.get_running_loop()
         loop.call_later(0.01, futures[2].set_result, "two")
         loop.call_later(0.02, futures[0].set_exception, KeyError("zero"))
@@ -329,10 +333,18 @@ def test_metrics_text_and_timeouts_of_the_settings() -> None:
     metrics = Metrics()
     metrics.observe_http("POST", "/api/check", 200, 0.02)
     metrics.observe_http("POST", "/api/check", 429, 0.001)
+    rejected = CommandResponse.model_validate(
+        {"env": 1, "messages": [{"severity": "error", "data": "unsolved goals", "pos": POS}]}
+    )
+    refused = LeanError(message="Unknown environment.")
+    results = [CommandResponse(env=0), rejected, refused, LeanTimeoutError("t"), ValueError("?")]
+    metrics.observe_lean(results)
     text = metrics.render({"submitted": 3, "failed": {"LeanTimeoutError": 1}}, {"k": 2}, 1, 4, 9.5)
     assert 'leanpool_http_requests_total{method="POST",route="/api/check",status="429"} 1' in text
     assert 'leanpool_http_request_seconds_bucket{le="+Inf"} 2' in text
     assert 'leanpool_pool_failed_total{kind="LeanTimeoutError"} 1' in text
+    for label in ("ok", "lean_error", "repl_error", "timeout", "error"):
+        assert f'leanpool_lean_requests_total{{outcome="{label}"}} 1' in text
     assert 'leanpool_in_flight{key="k"} 2' in text and "leanpool_refused_total 4" in text
     settings = ServeSettings(timeout=60.0)
     assert settings.request_timeout(None) == 60.0 and settings.request_timeout(0) == 60.0

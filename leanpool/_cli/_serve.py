@@ -15,13 +15,14 @@ import sys
 from typing import Any
 
 from leanpool._cli._configs import SETUP_HINT, SIMULATOR_LABEL, add_lean_arguments, build_config
-from leanpool._cli._sandbox import add_sandbox_arguments, sandbox_options
-from leanpool._cli._verify import (
-    DEFAULT_TIMEOUT,
-    _non_negative_float,
-    _positive_float,
-    _positive_int,
+from leanpool._cli._options import (
+    add_policy_arguments,
+    add_pool_arguments,
+    policy_options,
+    positive_float,
+    positive_int,
 )
+from leanpool._cli._sandbox import add_sandbox_arguments, sandbox_options
 
 KEY_VARIABLE = "LEANPOOL_API_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
     )
     service.add_argument(
         "--max-in-flight-per-key",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_IN_FLIGHT_PER_KEY,
         metavar="N",
         help="Lean requests one key may have queued or running (beyond: 429 with Retry-After; "
@@ -78,28 +79,28 @@ def add_parser(subparsers: Any) -> None:
     )
     service.add_argument(
         "--max-body-mb",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_MAX_BODY_MB,
         metavar="MB",
         help=f"largest request body (beyond: 413; default {DEFAULT_MAX_BODY_MB:g})",
     )
     service.add_argument(
         "--session-ttl",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_SESSION_TTL,
         metavar="SECONDS",
         help=f"close a tactic-mode session idle this long (default {DEFAULT_SESSION_TTL:g})",
     )
     service.add_argument(
         "--max-sessions-per-key",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_SESSIONS_PER_KEY,
         metavar="N",
         help=f"open sessions per key (default {DEFAULT_MAX_SESSIONS_PER_KEY})",
     )
     service.add_argument(
         "--drain-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_DRAIN_TIMEOUT,
         metavar="SECONDS",
         help="on SIGTERM, how long requests in flight may still finish, and then how long the "
@@ -112,29 +113,11 @@ def add_parser(subparsers: Any) -> None:
         help="append JSON access logs to FILE (default: stderr); they never contain the key",
     )
     service.add_argument("--no-access-log", action="store_true", help="write no access logs")
-    run = parser.add_argument_group("pool")
-    run.add_argument(
-        "-j", "--workers", type=_positive_int, metavar="N", help="REPL workers (default: CPUs)"
-    )
-    run.add_argument(
-        "--timeout",
-        type=_non_negative_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"the longest a Lean request may run (default {DEFAULT_TIMEOUT:g}); clients may ask "
-        "for less, never more; 0 means no limit",
-    )
-    run.add_argument(
-        "--memory-limit-mb",
-        type=_positive_float,
-        metavar="MB",
-        help="per-worker REPL memory (RSS) limit",
-    )
-    run.add_argument(
-        "--max-tasks-per-worker",
-        type=_positive_int,
-        metavar="N",
-        help="replace each worker after N requests (bounds memory growth)",
+    run = add_pool_arguments(
+        parser,
+        unit="requests",
+        timeout_help="the longest a Lean request may run; clients may ask for less, never more",
+        memory_help="per-worker REPL memory (RSS) limit",
     )
     run.add_argument(
         "--backend",
@@ -142,31 +125,8 @@ def add_parser(subparsers: Any) -> None:
         default="loky",
         help="local worker processes (loky, default) or Ray actors (needs the ray extra)",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="show setup steps")
-    policy = parser.add_argument_group(
-        "verdict policy", "Defaults of /v1/verify; a request's own policy options override them."
-    )
-    policy.add_argument("--allow-sorry", action="store_true", help="count sorry as passed")
-    policy.add_argument(
-        "--allow-axiom",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also allow this axiom (repeatable)",
-    )
-    policy.add_argument(
-        "--allow-native", action="store_true", help="allow native computation (native_decide)"
-    )
-    policy.add_argument(
-        "--allow-metaprograms",
-        action="store_true",
-        help="allow syntax extensions and metaprograms (macro, elab, #eval, ...)",
-    )
-    policy.add_argument(
-        "--no-axiom-check",
-        dest="check_axioms",
-        action="store_false",
-        help="do not ask Lean for each theorem's axioms",
+    add_policy_arguments(
+        parser, "Defaults of /v1/verify; a request's own policy options override them."
     )
     add_sandbox_arguments(parser)
     add_lean_arguments(parser, simulator=True)
@@ -179,23 +139,6 @@ def api_keys(args: argparse.Namespace) -> tuple[str, ...]:
     if not given:
         given = [key for key in re.split(r"[,\s]+", os.environ.get(KEY_VARIABLE, "")) if key]
     return tuple(dict.fromkeys(given))
-
-
-def policy_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.allow_sorry:
-        options["allow_sorry"] = True
-    if args.allow_native:
-        options["allow_native"] = True
-    if args.allow_metaprograms:
-        options["allow_metaprograms"] = True
-    if not args.check_axioms:
-        options["check_axioms"] = False
-    if args.allow_axiom:
-        from leanpool._verdict import STANDARD_AXIOMS
-
-        options["allowed_axioms"] = (*STANDARD_AXIOMS, *args.allow_axiom)
-    return options
 
 
 def _say(message: str) -> None:

@@ -54,13 +54,17 @@ from leanpool._cli._configs import (
     uses_simulator,
 )
 from leanpool._cli._inputs import Input, InputProblem, ProofInput, read_inputs
+from leanpool._cli._options import (
+    add_policy_arguments,
+    add_pool_arguments,
+    policy_options,
+)
 from leanpool._cli._sandbox import add_sandbox_arguments, sandbox_options
 from leanpool._pool import LeanPool
 from leanpool._results_file import ResultsFile, id_key
 from leanpool._stats import PoolStats
 from leanpool.protocol import LeanError
 
-DEFAULT_TIMEOUT = 120.0
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 _FAILURES_SHOWN = 10
@@ -99,64 +103,20 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="keep the results already in --output and check only the inputs not there yet",
     )
-    run = parser.add_argument_group("pool")
-    run.add_argument(
-        "-j", "--workers", type=_positive_int, metavar="N", help="REPL workers (default: CPUs)"
+    run = add_pool_arguments(
+        parser,
+        unit="proofs",
+        timeout_help="per-proof time limit (the library's default is no limit, the CLI's is "
+        "safe by default)",
+        memory_help="per-worker REPL memory (RSS) limit; a proof crossing it is a fault",
     )
-    run.add_argument(
-        "--timeout",
-        type=_non_negative_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"per-proof time limit (default: {DEFAULT_TIMEOUT:g} s; the library's default is no "
-        "limit, the CLI's is safe by default); 0 means no limit",
-    )
-    run.add_argument(
-        "--memory-limit-mb",
-        type=_positive_float,
-        metavar="MB",
-        help="per-worker REPL memory (RSS) limit; a proof crossing it is a fault",
-    )
-    run.add_argument(
-        "--max-tasks-per-worker",
-        type=_positive_int,
-        metavar="N",
-        help="replace each worker after N proofs (bounds memory growth)",
-    )
-    policy = parser.add_argument_group("verdict policy")
-    policy.add_argument(
-        "--allow-sorry", action="store_true", help="count proofs that use sorry as passed"
-    )
-    policy.add_argument(
-        "--allow-axiom",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also allow this axiom (repeatable; propext, Classical.choice and Quot.sound are)",
-    )
-    policy.add_argument(
-        "--allow-native",
-        action="store_true",
-        help="allow native computation (native_decide, decide +native): it trusts compiled code",
-    )
-    policy.add_argument(
-        "--allow-metaprograms",
-        action="store_true",
-        help="allow syntax extensions and metaprograms (macro, elab, #eval, ...) in proofs",
-    )
-    policy.add_argument(
-        "--no-axiom-check",
-        dest="check_axioms",
-        action="store_false",
-        help="do not ask Lean for each theorem's axioms (one command less per proof)",
-    )
+    add_policy_arguments(parser)
     run.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="show a progress bar (default: when attached to a terminal)",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="show setup steps")
     add_sandbox_arguments(parser)
     add_lean_arguments(parser, simulator=True)
     parser.set_defaults(handler=run_verify)
@@ -165,7 +125,7 @@ def add_parser(subparsers: Any) -> None:
 # ------------------------------------------------------------------------------------- records
 @dataclass
 class Record:
-    """One input's outcome, as written to the output file."""
+    """One input's result, as written to the output file."""
 
     input: Input
     verdict: CliVerdict | None = None
@@ -205,20 +165,20 @@ class Record:
         return "uses sorry" if self.uses_sorry else ""
 
 
-def describe_outcome(record: Record, outcome: Any, verdict: CliVerdict) -> None:
+def describe_result(record: Record, result: Any, verdict: CliVerdict) -> None:
     """Fill a record's errors from a response or an exception."""
     record.verdict = verdict
-    if isinstance(outcome, BaseException):
-        record.fault_kind = type(outcome).__name__
-        message = str(outcome) or type(outcome).__name__
+    if isinstance(result, BaseException):
+        record.fault_kind = type(result).__name__
+        message = str(result) or type(result).__name__
         record.errors = [{"kind": record.fault_kind, "message": message}]
         return
-    if isinstance(outcome, LeanError):  # the REPL refused the request
-        record.errors = [{"kind": "LeanError", "message": str(outcome.message)}]
+    if isinstance(result, LeanError):  # the REPL refused the request
+        record.errors = [{"kind": "LeanError", "message": str(result.message)}]
         return
     errors = []
     offset = record.input.header_lines if isinstance(record.input, ProofInput) else 0
-    for message in getattr(outcome, "messages", None) or []:
+    for message in getattr(result, "messages", None) or []:
         if message.severity == "error":
             line = message.start_pos.line
             error: dict[str, Any] = {
@@ -233,9 +193,9 @@ def describe_outcome(record: Record, outcome: Any, verdict: CliVerdict) -> None:
     sorry_warning = any(
         message.severity == "warning"
         and "declaration uses 'sorry'" in message.data.replace("`", "'")
-        for message in getattr(outcome, "messages", None) or []
+        for message in getattr(result, "messages", None) or []
     )
-    record.uses_sorry = bool(getattr(outcome, "sorries", None)) or sorry_warning
+    record.uses_sorry = bool(getattr(result, "sorries", None)) or sorry_warning
 
 
 # ------------------------------------------------------------------------------------- running
@@ -269,11 +229,11 @@ def run_verify(args: argparse.Namespace) -> int:
     status: int | None = None
     try:
         if proofs:
-            outcome = _check_proofs(args, console, proofs, simulator, output, to_stdout)
-            if isinstance(outcome, int):
-                status = outcome
+            checked = _check_proofs(args, console, proofs, simulator, output, to_stdout)
+            if isinstance(checked, int):
+                status = checked
             else:
-                stats = outcome
+                stats = checked
         if output is not None and status is None:  # complete: lines in input order
             output.rewrite_in_order([r.input.id for r in records])
     finally:
@@ -418,7 +378,7 @@ def _submit_all(
         entry: BatchResult = done.result()
         if entry.verdict is None or _stopping(entry):
             return
-        describe_outcome(record, entry.result, entry.verdict)
+        describe_result(record, entry.result, entry.verdict)
         record.seconds = entry.seconds
         record.reasons = entry.reasons
         if entry.verification is not None:
@@ -429,16 +389,7 @@ def _submit_all(
             passed, failed = counts["passed"], counts["failed"]
         progress.update(task, advance=1, passed=passed, failed=failed)
 
-    policy: dict[str, Any] = {
-        "allow_sorry": args.allow_sorry,
-        "allow_native": args.allow_native,
-        "allow_metaprograms": args.allow_metaprograms,
-        "check_axioms": args.check_axioms,
-    }
-    if args.allow_axiom:
-        from leanpool._verdict import STANDARD_AXIOMS
-
-        policy["allowed_axioms"] = (*STANDARD_AXIOMS, *args.allow_axiom)
+    policy = policy_options(args)
     with pool.batch(progress=False, **policy) as batch:
         for record in proofs:
             assert isinstance(record.input, ProofInput)
@@ -565,25 +516,3 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-# ------------------------------------------------------------------------------- argument types
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value

@@ -85,7 +85,7 @@ class Service:
             try:
                 completions.add(index, submit())
             except Exception as exc:  # refused by the pool: that item's result
-                completions.add_outcome(index, exc)
+                completions.add_failed(index, exc)
         return completions
 
     def _finish(
@@ -97,9 +97,9 @@ class Service:
             session.busy -= 1
             session.last_used = time.monotonic()
 
-    def _observe(self, outcome: Any, seconds: float) -> None:
+    def _observe(self, result: Any, seconds: float) -> None:
         self.limiter.observe(seconds)
-        self.metrics.observe_lean((outcome,))
+        self.metrics.observe_lean((result,))
 
     async def run(
         self,
@@ -109,14 +109,14 @@ class Service:
         *,
         session: HttpSession | None = None,
     ) -> list[tuple[Any, float]]:
-        """Every item's (outcome, seconds), in item order, once all are done."""
+        """Every item's (result, seconds), in item order, once all are done."""
         completions = self._start(request, key, submits, session)
         try:
             results = await unless_disconnected(request, completions.gather(len(submits)))
         finally:
             self._finish(key, len(submits), completions, session)
-        for outcome, seconds in results:
-            self._observe(outcome, seconds)
+        for result, seconds in results:
+            self._observe(result, seconds)
         return results
 
     def stream(
@@ -145,9 +145,9 @@ class Service:
                         burst.cancel()
                         return
                     chunk = []
-                    for index, outcome, seconds in burst.result():
-                        self._observe(outcome, seconds)
-                        entry = render(index, outcome, seconds)
+                    for index, result, seconds in burst.result():
+                        self._observe(result, seconds)
+                        entry = render(index, result, seconds)
                         if summary:
                             statuses[str(entry.get("status"))] += 1
                         chunk.append(_dumps(entry))

@@ -20,17 +20,11 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
-
-def outcome_of(future: Future[Any]) -> Any:
-    """A finished future's result, or the exception it ended with (cancellation included)."""
-    try:
-        return future.result(timeout=0)
-    except BaseException as exc:
-        return exc
+from leanpool._futures import failed_future, result_of
 
 
 class Completions:
-    """Iterate ``(index, outcome, seconds)`` over futures as they complete (see the module
+    """Iterate ``(index, result, seconds)`` over futures as they complete (see the module
     docstring); `seconds` runs from when the future was added to when it completed."""
 
     def __init__(self) -> None:
@@ -49,14 +43,9 @@ class Completions:
         self._remaining += 1
         future.add_done_callback(partial(self._done, index))
 
-    def add_outcome(self, index: int, outcome: Any) -> None:
-        """An item that has its outcome already (refused at submission)."""
-        future: Future[Any] = Future()
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-        self.add(index, future)
+    def add_failed(self, index: int, error: BaseException) -> None:
+        """An item refused at submission: its error is its result."""
+        self.add(index, failed_future(error))
 
     @property
     def remaining(self) -> int:
@@ -97,7 +86,7 @@ class Completions:
         for index, future, finished in items:
             self._remaining -= 1
             self._futures.pop(index, None)
-            burst.append((index, outcome_of(future), finished - self._started.pop(index)))
+            burst.append((index, result_of(future), finished - self._started.pop(index)))
         return burst
 
     async def __aiter__(self) -> AsyncIterator[tuple[int, Any, float]]:
@@ -109,10 +98,10 @@ class Completions:
             self.cancel_rest()
 
     async def gather(self, count: int) -> list[tuple[Any, float]]:
-        """Every outcome with its seconds, in index order (indices 0 .. count - 1)."""
+        """Every result with its seconds, in index order (indices 0 .. count - 1)."""
         results: list[tuple[Any, float]] = [(None, 0.0)] * count
-        async for index, outcome, seconds in self:
-            results[index] = (outcome, seconds)
+        async for index, result, seconds in self:
+            results[index] = (result, seconds)
         return results
 
     def cancel_rest(self) -> int:

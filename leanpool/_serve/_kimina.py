@@ -116,45 +116,45 @@ def timed_out(timeout: float | None) -> str:
     return f"Lean REPL command timed out in {float(timeout or 0)} seconds"
 
 
-def describe_error(outcome: BaseException, timeout: float | None) -> str:
+def describe_error(error: BaseException, timeout: float | None) -> str:
     """A failed snippet's ``error`` text (``timed out`` only for timeouts)."""
-    if isinstance(outcome, LeanTimeoutError):
-        return timed_out(outcome.timeout if outcome.timeout is not None else timeout)
-    if isinstance(outcome, LeanMemoryError):
-        return f"Lean REPL memory limit exceeded: {outcome}"
-    if isinstance(outcome, LeanCrashError):
-        return f"Lean REPL crashed: {outcome}"
-    if isinstance(outcome, RequestError):
-        if "at least 1 character" in str(outcome) or "Empty command" in str(outcome):
+    if isinstance(error, LeanTimeoutError):
+        return timed_out(error.timeout if error.timeout is not None else timeout)
+    if isinstance(error, LeanMemoryError):
+        return f"Lean REPL memory limit exceeded: {error}"
+    if isinstance(error, LeanCrashError):
+        return f"Lean REPL crashed: {error}"
+    if isinstance(error, RequestError):
+        if "at least 1 character" in str(error) or "Empty command" in str(error):
             return "Empty snippet: there is nothing for Lean to check."
-        return f"Snippet refused: {outcome}"
-    if isinstance(outcome, PoolShutdownError):
+        return f"Snippet refused: {error}"
+    if isinstance(error, PoolShutdownError):
         return "The server is shutting down; send the snippet again."
-    return f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def check_result(
-    snippet_id: str, outcome: Any, seconds: float, timeout: float | None, debug: bool
+    snippet_id: str, result: Any, seconds: float, timeout: float | None, debug: bool
 ) -> dict[str, Any]:
-    """One ``/api/check`` result, with Kimina's keys (`None` fields left out)."""
-    result: dict[str, Any] = {"id": snippet_id}
-    if isinstance(outcome, BaseException):
-        failed_after = timeout if isinstance(outcome, LeanTimeoutError) and timeout else seconds
-        result["time"] = round(float(failed_after), 6)
-        result["error"] = describe_error(outcome, timeout)
+    """One ``/api/check`` entry, with Kimina's keys (`None` fields left out)."""
+    entry: dict[str, Any] = {"id": snippet_id}
+    if isinstance(result, BaseException):
+        failed_after = timeout if isinstance(result, LeanTimeoutError) and timeout else seconds
+        entry["time"] = round(float(failed_after), 6)
+        entry["error"] = describe_error(result, timeout)
     else:
-        result["time"] = round(seconds, 6)
-        result["response"] = outcome.to_repl_dict()
+        entry["time"] = round(seconds, 6)
+        entry["response"] = result.to_repl_dict()
     if debug:
-        result["diagnostics"] = {}
-    return result
+        entry["diagnostics"] = {}
+    return entry
 
 
-def verify_result(custom_id: str, outcome: Any, seconds: float, timeout: float | None) -> Any:
+def verify_result(custom_id: str, result: Any, seconds: float, timeout: float | None) -> Any:
     """One legacy ``/verify`` result: the REPL's JSON with ``time`` merged in, or ``error``."""
-    if isinstance(outcome, BaseException):
-        return {"custom_id": custom_id, "error": describe_error(outcome, timeout)}
-    response = outcome.to_repl_dict()
+    if isinstance(result, BaseException):
+        return {"custom_id": custom_id, "error": describe_error(result, timeout)}
+    response = result.to_repl_dict()
     response["time"] = round(seconds, 6)
     return {"custom_id": custom_id, "response": response}
 
@@ -172,12 +172,12 @@ async def api_check(request: Request) -> Response:
         partial(_submit, service, snippet.code, checked.infotree, timeout)
         for snippet in checked.snippets
     ]
-    outcomes = await service.run(request, key, submits)
+    results = await service.run(request, key, submits)
     return JSONResponse(
         {
             "results": [
-                check_result(snippet.id, outcome, seconds, timeout, checked.debug)
-                for snippet, (outcome, seconds) in zip(checked.snippets, outcomes, strict=True)
+                check_result(snippet.id, result, seconds, timeout, checked.debug)
+                for snippet, (result, seconds) in zip(checked.snippets, results, strict=True)
             ]
         }
     )
@@ -201,12 +201,12 @@ async def verify(request: Request) -> Response:
         texts.append(text)
     timeout = service.settings.request_timeout(checked.timeout)
     submits = [partial(_submit, service, text, checked.infotree_type, timeout) for text in texts]
-    outcomes = await service.run(request, key, submits)
+    results = await service.run(request, key, submits)
     return JSONResponse(
         {
             "results": [
-                verify_result(str(code.custom_id), outcome, seconds, timeout)
-                for code, (outcome, seconds) in zip(checked.codes, outcomes, strict=True)
+                verify_result(str(code.custom_id), result, seconds, timeout)
+                for code, (result, seconds) in zip(checked.codes, results, strict=True)
             ]
         }
     )

@@ -2,7 +2,8 @@
 a few counters and one histogram do not need a client library.
 
 HTTP requests are counted by route template (``/v1/sessions/{session}/run``, never a session
-id) and status; Lean requests by outcome; in-flight work by key label (never a key).
+id) and status; Lean requests by result (in a label named ``outcome``); in-flight work by key
+label (never a key).
 """
 
 from __future__ import annotations
@@ -12,41 +13,23 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from leanpool._errors import (
-    LeanCrashError,
-    LeanMemoryError,
-    LeanPoolError,
-    LeanTimeoutError,
-    PoolShutdownError,
-    RequestError,
-)
+from leanpool._errors import fault_label
+from leanpool._stats import result_kind
 
 # Upper bounds of the HTTP latency histogram, seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def outcome_kind(outcome: Any) -> str:
-    """A Lean request's outcome as a metric label."""
-    if isinstance(outcome, BaseException):
-        if isinstance(outcome, LeanTimeoutError):
-            return "timeout"
-        if isinstance(outcome, LeanMemoryError):
-            return "memory"
-        if isinstance(outcome, LeanCrashError):
-            return "crash"
-        if isinstance(outcome, RequestError):
-            return "refused"
-        if isinstance(outcome, PoolShutdownError):
-            return "shutdown"
-        if isinstance(outcome, LeanPoolError):
-            return "error"
-        return "cancelled" if type(outcome).__name__ == "CancelledError" else "error"
-    if type(outcome).__name__ == "LeanError":
-        return "repl_error"
-    if getattr(outcome, "has_errors", None) is not None and outcome.has_errors():
-        return "lean_error"
-    return "ok"
+_RESULT_LABELS = {"ok": "ok", "lean_errors": "lean_error", "LeanError": "repl_error"}
+
+
+def result_label(result: Any) -> str:
+    """A Lean request's result as a metric label: "ok", "lean_error" (Lean reported an error),
+    "repl_error" (the REPL refused the request) or the failure's `fault_label`."""
+    if isinstance(result, BaseException):
+        return fault_label(result)
+    return _RESULT_LABELS[result_kind(result)]
 
 
 class Metrics:
@@ -54,7 +37,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.http: Counter[tuple[str, str, int]] = Counter()  # (method, route, status)
-        self.lean: Counter[str] = Counter()  # outcome kind
+        self.lean: Counter[str] = Counter()  # by result_label
         self.cancelled = 0  # Lean requests cancelled because their client went away
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
         self._seconds_sum = 0.0
@@ -66,9 +49,9 @@ class Metrics:
         self._seconds_sum += seconds
         self._seconds_count += 1
 
-    def observe_lean(self, outcomes: Iterable[Any]) -> None:
-        for outcome in outcomes:
-            self.lean[outcome_kind(outcome)] += 1
+    def observe_lean(self, results: Iterable[Any]) -> None:
+        for result in results:
+            self.lean[result_label(result)] += 1
 
     def render(
         self,

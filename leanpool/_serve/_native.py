@@ -153,42 +153,42 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     return {"kind": type(exc).__name__, "message": str(exc) or type(exc).__name__}
 
 
-def item_result(ids: list[ItemId], index: int, outcome: Any, seconds: float) -> dict[str, Any]:
+def item_result(ids: list[ItemId], index: int, result: Any, seconds: float) -> dict[str, Any]:
     entry: dict[str, Any] = {"index": index}
     if ids[index] is not None:
         entry["id"] = ids[index]
     entry["seconds"] = round(seconds, 6)
-    if isinstance(outcome, BaseException):
-        entry["error"] = error_json(outcome)
+    if isinstance(result, BaseException):
+        entry["error"] = error_json(result)
     else:
-        entry["response"] = outcome.to_repl_dict()
+        entry["response"] = result.to_repl_dict()
     return entry
 
 
 def verification_result(
-    ids: list[ItemId], index: int, outcome: Any, seconds: float
+    ids: list[ItemId], index: int, result: Any, seconds: float
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"index": index}
     if ids[index] is not None:
         entry["id"] = ids[index]
-    if isinstance(outcome, BaseException):
-        status = "input_error" if isinstance(outcome, RequestError) else "fault"
-        reason = "input_error" if status == "input_error" else f"fault:{type(outcome).__name__}"
+    if isinstance(result, BaseException):
+        status = "input_error" if isinstance(result, RequestError) else "fault"
+        reason = "input_error" if status == "input_error" else f"fault:{type(result).__name__}"
         entry.update(status=status, passed=False, reasons=[reason], axioms={})
         entry["seconds"] = round(seconds, 6)
-        entry["error"] = error_json(outcome)
+        entry["error"] = error_json(result)
         return entry
     entry.update(
-        status=outcome.status,
-        passed=outcome.passed,
-        reasons=list(outcome.reasons),
-        axioms=outcome.axioms,
+        status=result.status,
+        passed=result.passed,
+        reasons=list(result.reasons),
+        axioms=result.axioms,
         seconds=round(seconds, 6),
     )
-    if outcome.response is not None:
-        entry["response"] = outcome.response.to_repl_dict()
-    if outcome.error is not None:
-        entry["error"] = error_json(outcome.error)
+    if result.response is not None:
+        entry["response"] = result.response.to_repl_dict()
+    if result.error is not None:
+        entry["error"] = error_json(result.error)
     return entry
 
 
@@ -227,13 +227,13 @@ async def run_in_session(request: Request) -> Response:
     ids, models = parse_items(body.requests, service.settings.sandboxed)
     timeout = service.settings.request_timeout(body.timeout)
     submits = [partial(session.session.submit, model, timeout=timeout) for model in models]
-    outcomes = await service.run(request, key, submits, session=session)
+    results = await service.run(request, key, submits, session=session)
     return JSONResponse(
         {
             "session": session.id,
             "results": [
-                item_result(ids, index, outcome, seconds)
-                for index, (outcome, seconds) in enumerate(outcomes)
+                item_result(ids, index, result, seconds)
+                for index, (result, seconds) in enumerate(results)
             ],
         }
     )
@@ -272,8 +272,8 @@ async def verify(request: Request) -> Response:
     render = partial(verification_result, ids)
     if body.stream:
         return service.stream(request, key, submits, render, summary=True)
-    outcomes = await service.run(request, key, submits)
-    results = [render(index, outcome, seconds) for index, (outcome, seconds) in enumerate(outcomes)]
+    results = await service.run(request, key, submits)
+    entries = [render(index, result, seconds) for index, (result, seconds) in enumerate(results)]
     return JSONResponse(
-        {"results": results, "summary": dict(Counter(r["status"] for r in results))}
+        {"results": entries, "summary": dict(Counter(r["status"] for r in entries))}
     )
