@@ -212,12 +212,17 @@ class MemoryCgroup:
         return 0
 
     def remove(self) -> None:
-        """Delete the group once its process is gone (retrying briefly while the kernel lets go)."""
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
+        remove_cgroup(self.path)
+
+
+def remove_cgroup(path: Path) -> None:
+    """Delete a cgroup once its processes are gone: the kernel refuses (EBUSY) for a moment after
+    the last one exits, so try for up to half a second."""
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)

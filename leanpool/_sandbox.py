@@ -62,12 +62,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from leanpool._memory import remove_cgroup
 
 if TYPE_CHECKING:
     from leanpool._config import LeanREPLConfig
@@ -356,16 +357,8 @@ class _PidsCgroup:
             os.close(fd)
 
     def remove(self) -> None:
-        if not self.own:
-            return
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
+        if self.own:
+            remove_cgroup(self.path)
 
 
 # --------------------------------------------------------------------------------- detection

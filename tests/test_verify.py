@@ -10,6 +10,7 @@ from concurrent.futures import CancelledError
 import pytest
 
 from leanpool import LeanPool, RequestError
+from leanpool._selftest._verdicts import CASES, STATEMENT
 from leanpool._verdict import VerdictPolicy
 from leanpool._verify import (
     Submission,
@@ -21,86 +22,6 @@ from leanpool._verify import (
 from leanpool.protocol import CommandResponse, LeanError, ProofStepResponse
 from leanpool.testing import sim_config
 
-STATEMENT = "theorem add_comm' (a b : Nat) : a + b = b + a := by sorry"
-
-# (id, code, formal statement or None, status, reasons)
-CASES = [
-    ("honest", "theorem t1 : 2 + 2 = 4 := by norm_num", None, "passed", ()),
-    ("honest_term", "theorem t2 (a : Nat) : a = a := rfl", None, "passed", ()),
-    (
-        "custom_axiom",
-        "axiom cheat : False\ntheorem t3 : 2 + 2 = 5 := cheat.elim",
-        None,
-        "rejected",
-        ("forbidden_command:axiom",),
-    ),
-    (
-        "skip_kernel",
-        "set_option debug.skipKernelTC true in\ntheorem t4 : 2 + 2 = 4 := by norm_num",
-        None,
-        "rejected",
-        ("forbidden_option:debug.skipKernelTC",),
-    ),
-    (
-        "native",
-        "theorem t5 : 2 + 2 = 4 := by native_decide",
-        None,
-        "rejected",
-        ("native:t5._native.native_decide.ax_1_1",),
-    ),
-    (
-        "native_flag",
-        "theorem t6 : 10 < 20 := by decide +native",
-        None,
-        "rejected",
-        ("native:t6._native.native_decide.ax_1_1",),
-    ),
-    ("sorry", "theorem t7 : 1 = 1 := by sorry", None, "rejected", ("sorry",)),
-    (
-        "sorry_in_a_helper",
-        "theorem helper : 1 = 1 := sorry\ntheorem t8 : 1 = 1 := helper",
-        None,
-        "rejected",
-        ("sorry",),
-    ),
-    (
-        "print_hijack",
-        'macro "#print" "axioms" _x:ident : command => `(#check 1)\ntheorem t9 : 1 = 1 := rfl',
-        None,
-        "rejected",
-        ("forbidden_command:macro",),
-    ),
-    ("lean_error", "theorem t10 : 2 + 2 = 5 := by norm_num", None, "lean_error", ("error",)),
-    (
-        "statement_ok",
-        "theorem add_comm' (x y : Nat) : x + y = y + x := by omega",
-        STATEMENT,
-        "passed",
-        (),
-    ),
-    (
-        "extra_hypothesis",
-        "theorem add_comm' (a b : Nat) (h : a = b) : a + b = b + a := by omega",
-        STATEMENT,
-        "rejected",
-        ("statement_mismatch",),
-    ),
-    (
-        "weakened",
-        "theorem add_comm' (a b : Nat) : a + b = a + b := by rfl",
-        STATEMENT,
-        "rejected",
-        ("statement_mismatch",),
-    ),
-    (
-        "renamed",
-        "theorem my_comm (a b : Nat) : a + b = b + a := by omega",
-        STATEMENT,
-        "rejected",
-        ("statement_missing",),
-    ),
-]
-
 
 @pytest.fixture
 def pool() -> Iterator[LeanPool]:
@@ -109,6 +30,7 @@ def pool() -> Iterator[LeanPool]:
 
 
 def test_cheats_and_honest_proofs(pool: LeanPool) -> None:
+    """The table `leanpool selftest` runs on real Lean: the simulator must agree with it."""
     futures = {
         name: pool.submit_verification(code, formal_statement=statement)
         for name, code, statement, _status, _reasons in CASES

@@ -1,7 +1,8 @@
-"""Verdicts on real Lean: the cheats and honest proofs of tests/test_verify.py's table, through
-`LeanPool.verify`, with the statuses and reasons the verdict policy promises.
+"""Verdicts on real Lean: a table of cheats and honest proofs, through `LeanPool.verify`, with the
+statuses and reasons the verdict policy promises.
 
-`CASES` is that table (a test keeps the two equal). Without Mathlib, ``norm_num`` (a Mathlib
+`CASES` is the table; tests/test_verify.py runs it on the simulator, so the simulator and real
+Lean are held to the same expectations. Without Mathlib, ``norm_num`` (a Mathlib
 tactic) is replaced by core Lean's ``decide``, which gives the same verdicts on these closed
 statements; with Mathlib every case runs after ``import Mathlib``. Native computation is named
 by the release: ``Lean.ofReduceBool`` and ``Lean.trustCompiler`` up to Lean 4.28, one auxiliary
@@ -22,7 +23,7 @@ __all__ = ["CASES", "STATEMENT", "case_code", "check_verdicts", "reasons_agree"]
 
 STATEMENT = "theorem add_comm' (a b : Nat) : a + b = b + a := by sorry"
 
-# (id, code, formal statement or None, status, reasons): tests/test_verify.py's CASES.
+# (id, code, formal statement or None, status, reasons)
 CASES: list[tuple[str, str, str | None, str, tuple[str, ...]]] = [
     ("honest", "theorem t1 : 2 + 2 = 4 := by norm_num", None, "passed", ()),
     ("honest_term", "theorem t2 (a : Nat) : a = a := rfl", None, "passed", ()),
