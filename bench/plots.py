@@ -158,7 +158,7 @@ def _s7_rl(data: dict[str, Any]) -> Any:
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 0.5 * len(names) + 1.6))
     for axes, values, title, unit in (
         (left, data["seconds"], "time (lower is better)", "seconds"),
-        (right, data["useful"], f"right results of {data['planned']} planned", "results"),
+        (right, data["useful"], "right results", "results"),
     ):
         numbers = [float(values[name]) for name in names]
         bars = axes.barh(names, numbers, color="#4f5bd5")
@@ -169,5 +169,10 @@ def _s7_rl(data: dict[str, Any]) -> Any:
             axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {number:,.3g}",
                       va="center", fontsize=8)  # fmt: skip
     right.axvline(data["planned"], linestyle="--", color="grey", linewidth=1)
+    label = f"results (planned: {data['planned']} with faults, dashed"
+    if data.get("planned_nofaults"):
+        right.axvline(data["planned_nofaults"], linestyle=":", color="grey", linewidth=1)
+        label += f"; {data['planned_nofaults']} without, dotted"
+    right.set_xlabel(label + ")", fontsize=8)
     right.set_yticklabels([])
     return figure

@@ -15,6 +15,8 @@ from typing import Any
 
 import psutil
 
+from bench.scenarios.rl import LEANINTERACT, NOFAULTS, RL_CONFIGURATION
+
 SCHEMA_VERSION = 1
 
 
@@ -41,8 +43,15 @@ TARGETS = (
     Target(
         "throughput_trivial_1w_vs_raw",
         "s1_overhead",
-        0.8,
+        0.9,
         meaning="LeanPool (1 worker, streaming) / raw pipe loop, trivial commands, throughput",
+    ),
+    Target(
+        "throughput_trivial_1w_sequential_vs_raw",
+        "s1_overhead",
+        0.5,
+        meaning="LeanPool (1 worker, one request at a time) / raw pipe loop, trivial commands, "
+        "throughput",
     ),
     Target(
         "scaling_efficiency_2w",
@@ -65,14 +74,29 @@ TARGETS = (
     Target(
         "faults_throughput_retained",
         "s4_faults",
-        0.9,
+        0.95,
         meaning="throughput with 2% crashing commands / without",
     ),
     Target(
-        "speedup_vs_leaninteract_pool",
+        "speedup_vs_leaninteract_pool_nofaults",
         "s7_rl",
         1.5,
-        meaning="LeanInteract LeanServerPool time / LeanPool time, RL-like workload",
+        meaning=f"LeanInteract LeanServerPool time / LeanPool time ({RL_CONFIGURATION}), the "
+        "RL-like plan without crashes or hangs (both send every request of it)",
+    ),
+    Target(
+        "useful_results_per_s_vs_leaninteract",
+        "s7_rl",
+        2.0,
+        meaning=f"right results per second, LeanPool ({RL_CONFIGURATION}) / LeanInteract "
+        "LeanServerPool, the RL-like plan with 2% crashes and 1% hangs",
+    ),
+    Target(
+        "rl_floor_vs_leanpool",
+        "s7_rl",
+        0.7,
+        meaning=f"least time to answer the whole RL-like plan (with faults) / LeanPool's time "
+        f"({RL_CONFIGURATION})",
     ),
     Target(
         "json_parse_shallow_vs_json_loads",
@@ -122,10 +146,22 @@ def lost_results(scenarios: dict[str, Any]) -> dict[str, Any]:
     return {"total": sum(by_scenario.values()), "by_scenario": by_scenario}
 
 
+def _useful_per_s_ratio(scenarios: dict[str, Any], leanpool: str) -> float | None:
+    """Scenario 7 (with faults): right results per second, a leanpool variant / LeanInteract."""
+    rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
+    mine = (rl.get(leanpool) or {}).get("useful_results_per_s")
+    theirs = (rl.get(LEANINTERACT) or {}).get("useful_results_per_s")
+    return round(mine / theirs, 3) if mine and theirs else None
+
+
 def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
+    """The headline ratios: exactly the keys of `TARGETS`, in its order."""
     return {
         "throughput_trivial_1w_vs_raw": _get(
             scenarios, "s1_overhead", "throughput_vs_raw", "leanpool_LeanPool_1w_stream"
+        ),
+        "throughput_trivial_1w_sequential_vs_raw": _get(
+            scenarios, "s1_overhead", "throughput_vs_raw", "leanpool_LeanPool_1w_sequential"
         ),
         "scaling_efficiency_2w": _get(
             scenarios, "s2_scaling", "scaling_efficiency", f"leanpool_{workers}w"
@@ -137,7 +173,11 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
             scenarios, "s3_imports", "time_vs_leanpool_affinity", "leanpool_no_affinity"
         ),
         "faults_throughput_retained": _get(scenarios, "s4_faults", "throughput_retained"),
-        "speedup_vs_leaninteract_pool": _get(scenarios, "s7_rl", "leaninteract_time_vs_leanpool"),
+        "speedup_vs_leaninteract_pool_nofaults": _get(
+            scenarios, "s7_rl", "leaninteract_time_vs_leanpool_nofaults"
+        ),
+        "useful_results_per_s_vs_leaninteract": _useful_per_s_ratio(scenarios, RL_CONFIGURATION),
+        "rl_floor_vs_leanpool": _get(scenarios, "s7_rl", "floor_vs_leanpool"),
         "json_parse_shallow_vs_json_loads": _get(scenarios, "s8_json", "shallow_vs_json_loads"),
         "verdict_policy_throughput_vs_plain": _get(
             scenarios, "s9_verdicts", "policy_throughput_vs_plain"
@@ -148,12 +188,7 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
 
 
 def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
-    rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
-    useful = {name: v.get("useful_results_per_s") for name, v in rl.items()}
     return {
-        "throughput_trivial_1w_sequential_vs_raw": _get(
-            scenarios, "s1_overhead", "throughput_vs_raw", "leanpool_LeanPool_1w_sequential"
-        ),
         "throughput_trivial_leaninteract_server_vs_raw": _get(
             scenarios, "s1_overhead", "throughput_vs_raw", "leaninteract_LeanServer"
         ),
@@ -168,19 +203,7 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
             scenarios, "s3_imports", "time_vs_leanpool_affinity", "leaninteract_pool"
         ),
         "faults_p99_ratio": _get(scenarios, "s4_faults", "p99_ratio_with_vs_without"),
-        "useful_results_per_s_vs_leaninteract": (
-            round(useful["leanpool_standby"] / useful["leaninteract"], 3)
-            if useful.get("leanpool_standby") and useful.get("leaninteract")
-            else None
-        ),
-        "useful_results_per_s_vs_leaninteract_defaults": (
-            round(useful["leanpool"] / useful["leaninteract"], 3)
-            if useful.get("leanpool") and useful.get("leaninteract")
-            else None
-        ),
-        "speedup_vs_leaninteract_pool_defaults": _get(
-            scenarios, "s7_rl", "leaninteract_time_vs_leanpool_defaults"
-        ),
+        "useful_results_per_s_vs_leaninteract_defaults": _useful_per_s_ratio(scenarios, "leanpool"),
         "json_parse_iterative_vs_json_loads": _get(scenarios, "s8_json", "iterative_vs_json_loads"),
         "verdict_policy_with_statements_vs_plain": _get(
             scenarios, "s9_verdicts", "policy_statement_throughput_vs_plain"
@@ -276,13 +299,16 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
     """Notes without which a headline ratio would mislead."""
     notes: list[str] = []
     rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
-    li, lp = rl.get("leaninteract"), rl.get("leanpool_standby") or rl.get("leanpool")
+    li, lp = rl.get(LEANINTERACT), rl.get(RL_CONFIGURATION)
     planned = _get(scenarios, "s7_rl", "plan", "requests")
     if li and lp and planned:
         checks = li.get("checks", {})
         notes.append(
-            f"Scenario 7 compares unequal work: leanpool answered all {lp['requests']} requests "
-            f"of the plan ({lp.get('checks', {}).get('as_planned', 0)} as planned); LeanInteract "
+            f"Scenario 7 with faults compares unequal work (so its time ratio is no headline; "
+            f"`speedup_vs_leaninteract_pool_nofaults` compares the plan without faults): "
+            f"leanpool ({RL_CONFIGURATION}) sent {lp['requests'] - lp.get('setup_requests', 0)} "
+            f"of the plan's {planned} requests ({lp.get('checks', {}).get('as_planned', 0)} "
+            f"answered as planned); LeanInteract "
             f"sent {li['requests'] - li.get('setup_requests', 0)} of the plan's {planned} (plus "
             f"{li.get('setup_requests', 0)} header imports): "
             f"{checks.get('skipped_parent_failed', 0)} steps were never sent because their "
@@ -291,9 +317,10 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
             f"Results that are right, per second: leanpool {lp.get('useful_results_per_s')}, "
             f"LeanInteract {li.get('useful_results_per_s')}."
         )
+    if lp and planned:
         stats = lp.get("pool_stats") or {}
-        if stats:
-            restarts = sum((stats.get("restarts") or {}).values())
+        restarts = sum((stats.get("restarts") or {}).values())
+        if restarts:
             notes.append(
                 f"Where leanpool's extra time goes in scenario 7: after each of its {restarts} "
                 f"REPL restarts (planned crashes and hangs) the states that later steps need are "
@@ -304,16 +331,53 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
             )
         floor = _get(scenarios, "s7_rl", "floor_seconds")
         best = _get(scenarios, "s7_rl", "leaninteract_time_vs_floor")
-        if floor and best:
+        if floor:
             notes.append(
-                f"The least time in which the whole plan can be answered on "
+                f"The least time in which the whole plan with faults can be answered on "
                 f"{_get(scenarios, 's7_rl', 'workers')} workers is {floor} s (its "
                 f"CPU once per distinct request, each header imported once, and each planned "
-                f"hang holding a REPL until its timeout), before any restart or rebuild: a pool "
-                f"answering all of it can "
-                f"reach at most {best} x LeanInteract's time on this plan."
+                f"hang holding a REPL until its timeout), before any restart or rebuild; "
+                f"leanpool ({RL_CONFIGURATION}) took {_fmt(lp.get('seconds'))} s "
+                f"(`rl_floor_vs_leanpool` {_get(scenarios, 's7_rl', 'floor_vs_leanpool')})"
+                + (
+                    f", and a pool answering all of it can reach at most {best} x "
+                    f"LeanInteract's time on this plan."
+                    if best
+                    else "."
+                )
             )
+    notes += _unequal_without_faults(scenarios, rl)
     return notes
+
+
+def _unequal_without_faults(scenarios: dict[str, Any], rl: dict[str, Any]) -> list[str]:
+    """A note when a variant of the plan without faults did not answer all of it as planned
+    (then `speedup_vs_leaninteract_pool_nofaults` compares unequal work too)."""
+    planned = _get(scenarios, "s7_rl", "plan_nofaults", "requests")
+    short: list[str] = []
+    for name in (RL_CONFIGURATION + NOFAULTS, LEANINTERACT + NOFAULTS):
+        variant = rl.get(name)
+        if not variant or not planned:
+            continue
+        checks = variant.get("checks", {})
+        as_planned = checks.get("as_planned", 0)
+        wrong = checks.get("wrong_state", 0)
+        if as_planned < planned or wrong:
+            short.append(
+                f"{name} answered {as_planned} of the plan's {planned} requests as planned "
+                f"({checks.get('skipped_parent_failed', 0)} never sent because their parent "
+                f"state was lost, {variant['outcomes'].get('state_lost', 0)} lost states, "
+                f"{wrong} responses showing another episode's goal, unexpected outcomes: "
+                f"{_fmt(variant.get('unexpected_outcomes'))})"
+            )
+    if not short:
+        return []
+    return [
+        "Scenario 7 without faults did not answer the whole plan on every side, so "
+        "`speedup_vs_leaninteract_pool_nofaults` compares unequal work too: "
+        + "; ".join(short)
+        + "."
+    ]
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -462,6 +526,19 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
     elif name == "s7_rl":
         lines.append(f"Plan: {_fmt(result.get('plan'))}.")
         lines.append("")
+        lines.append(f"Plan without faults: {_fmt(result.get('plan_nofaults'))}.")
+        lines.append("")
+        lines.append(
+            f"Least time to answer the whole plan: {_fmt(result.get('floor_seconds'))} s with "
+            f"faults, {_fmt(result.get('floor_seconds_nofaults'))} s without; floor / "
+            f"{result.get('rl_configuration')} time: {_fmt(result.get('floor_vs_leanpool'))}; "
+            f"LeanInteract time / {result.get('rl_configuration')} time: "
+            f"{_fmt(result.get('leaninteract_time_vs_leanpool_nofaults'))} without faults "
+            f"({_fmt(result.get('leaninteract_time_vs_leanpool'))} with faults, unequal work)."
+        )
+        lines.append("")
+        lines += _rl_latency_table(result.get("latency") or {})
+        lines.append("")
         for v in result.get("variants", []):
             lines.append(
                 f"- {v['name']} ({v.get('driver')}): checks {_fmt(v.get('checks'))}; "
@@ -511,4 +588,22 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
                 )
     if lines:
         lines.append("")
+    return lines
+
+
+def _rl_latency_table(latency: dict[str, Any]) -> list[str]:
+    """Scenario 7: per-request latency of each system, the plan with faults beside the plan
+    without (– where a system did not run that plan)."""
+    lines = [
+        "| system | p50 ms | p90 ms | p99 ms | p50 ms, no faults | p90 ms, no faults | "
+        "p99 ms, no faults |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for system, plans in latency.items():
+        cells = [
+            _fmt((plans.get(plan) or {}).get(q))
+            for plan in ("faults", "nofaults")
+            for q in ("p50", "p90", "p99")
+        ]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return lines

@@ -151,7 +151,7 @@ def _print_summary(result: dict[str, Any], out: Path) -> None:
     print(f"\nleanpool benchmark ({result['mode']}, {result['duration_s']} s): {out}")
     for key, target in result["targets"].items():
         met = {True: "met", False: "MISSED", None: "n/a"}[target["met"]]
-        print(f"  {key:32} {target['value']!s:>10}  target {target['target']:<8} {met}")
+        print(f"  {key:40} {target['value']!s:>10}  target {target['target']:<8} {met}")
 
 
 if __name__ == "__main__":

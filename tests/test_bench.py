@@ -16,11 +16,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RATIO_KEYS = {
     "throughput_trivial_1w_vs_raw",
+    "throughput_trivial_1w_sequential_vs_raw",
     "scaling_efficiency_2w",
     "speedup_vs_seed_recipe",
     "affinity_vs_blind",
     "faults_throughput_retained",
-    "speedup_vs_leaninteract_pool",
+    "speedup_vs_leaninteract_pool_nofaults",
+    "useful_results_per_s_vs_leaninteract",
+    "rl_floor_vs_leanpool",
     "json_parse_shallow_vs_json_loads",
     "verdict_policy_throughput_vs_plain",
     "speedup_vs_kimina_server",
@@ -87,11 +90,38 @@ def test_ratios_and_targets_have_the_documented_keys(
         assert target["value"] == report["ratios"][key]
         assert target["met"] is _met(target["target"], target["value"]), (key, target)
     assert report["targets"]["lost_results"]["met"] is True  # nothing was lost (above)
-    leanpool_only = {"throughput_trivial_1w_vs_raw", "scaling_efficiency_2w", "affinity_vs_blind"}
+    leanpool_only = {
+        "throughput_trivial_1w_vs_raw",
+        "throughput_trivial_1w_sequential_vs_raw",
+        "scaling_efficiency_2w",
+        "affinity_vs_blind",
+        "rl_floor_vs_leanpool",
+    }
     for key in leanpool_only | {"faults_throughput_retained", "json_parse_shallow_vs_json_loads"}:
         assert isinstance(report["ratios"][key], float) and report["ratios"][key] > 0, key
+    assert "speedup_vs_leaninteract_pool" not in report["ratios"]  # retired (issue 14)
     machine = report["machine"]
     assert machine["cores"] and machine["python"] and "leanpool" in machine["packages"]
+
+
+def test_rl_scenario_runs_the_plan_without_faults_too(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _out, report = smoke_run
+    s7 = report["scenarios"]["s7_rl"]
+    names = {v["name"]: v for v in s7["variants"]}
+    nofaults = f"{s7['rl_configuration']}_nofaults"
+    assert {"leanpool", s7["rl_configuration"], nofaults} <= set(names)
+    assert names[nofaults]["faults"] is False and names[s7["rl_configuration"]]["faults"] is True
+    assert names[nofaults]["requests"] == s7["plan_nofaults"]["requests"]
+    assert s7["plan_nofaults"]["planned_crashes"] == s7["plan_nofaults"]["planned_hangs"] == 0
+    latency = s7["latency"][s7["rl_configuration"]]
+    for plan in ("faults", "nofaults"):
+        assert set(latency[plan]) == {"p50", "p90", "p99"}
+        assert all(isinstance(value, float) for value in latency[plan].values()), latency
+    if "leaninteract" in names:  # with LeanInteract installed, it ran both plans
+        assert names["leaninteract_nofaults"]["faults"] is False
+        assert isinstance(report["ratios"]["speedup_vs_leaninteract_pool_nofaults"], float)
 
 
 def test_report_files_and_dated_copy(smoke_run: tuple[Path, dict[str, Any]]) -> None:

@@ -17,6 +17,12 @@ number of requests in flight, leanpool against LeanInteract's `LeanServerPool`.
 Both sides use the same per-request timeout. Each result is checked against the plan: a step's
 goals must name its own episode (else ``wrong_state``), planned crashes should come back as
 crashes, hangs as timeouts, everything else as a response or a Lean error.
+
+With faults, LeanInteract drops the steps whose parent state was lost, so its time and
+leanpool's measure unequal work. The same plan generator and seed without crashes and hangs
+(``crash_rate=0, hang_rate=0``) is therefore run too, by leanpool's RL configuration
+(`RL_CONFIGURATION`) and by LeanInteract: variants ending in ``_nofaults``, whose times the
+headline ratio ``speedup_vs_leaninteract_pool_nofaults`` compares.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from functools import partial
 from typing import Any
 
 from bench.measure import Run, episode_markers
+from bench.modes import Sizes
 from bench.rl_plan import Episode, make_plan, plan_summary
 from bench.scenarios import Context
 from bench.systems import (
@@ -222,103 +229,189 @@ async def execute(
     return run.as_dict()
 
 
-def run(ctx: Context) -> dict[str, Any]:
+# leanpool's configurations in this scenario (name -> LeanPool options): the defaults, and the
+# one an RL team would pick (a warm standby REPL per worker, so restarts after crashes and
+# timeouts do not re-import headers on the critical path; it costs a second REPL's memory per
+# worker).
+LEANPOOL_CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "leanpool": {},
+    "leanpool_standby": {"standby": True},
+}
+# The configuration the headline ratios use, and the one that runs the plan without faults:
+# change it here and everything (variants, ratios, report) follows.
+RL_CONFIGURATION = "leanpool_standby"
+NOFAULTS = "_nofaults"  # suffix of the variants that ran the plan without faults
+LEANINTERACT = "leaninteract"
+
+
+def floor_seconds(summary: dict[str, int], import_ms: int, timeout_s: float, workers: int) -> float:
+    """The least time anyone needs to answer a whole plan on `workers` workers: its CPU once per
+    distinct request, each header imported once, and each planned hang holding a REPL until its
+    timeout."""
+    busy_s = (
+        summary["cpu_ms_unique"] / 1000
+        + len(HEADERS) * import_ms / 1000
+        + summary["planned_hangs"] * timeout_s
+    )
+    return busy_s / workers
+
+
+def _run_leanpool(
+    ctx: Context, name: str, options: dict[str, Any], plan: list[Episode], sim: dict[str, Any]
+) -> dict[str, Any]:
     from leanpool import LeanPool
 
     sizes = ctx.sizes
-    plan = make_plan(sizes.rl_episodes, sizes.rl_steps, HEADERS, ctx.seed)
-    summary = plan_summary(plan)
+    requests = plan_summary(plan)["requests"]
+    ctx.log(f"s7: {name}, {requests} requests, {sizes.rl_in_flight} in flight")
+    with LeanPool(
+        leanpool_config(**sim), max_workers=ctx.workers, progress=False, **options
+    ) as pool:
+        warm_leanpool(pool, ctx.workers)
+        client = LeanPoolClient(pool, sizes.rl_timeout_s)
+        client.name = name
+        measured = asyncio.run(execute(client, plan, sizes.rl_in_flight, ctx.deadline_s))
+        stats = pool.stats()
+    measured["pool_stats"] = {
+        "deduplicated": stats.deduplicated,
+        "restarts": stats.restarts,
+        "recycles": stats.recycles,
+        "header_imports": stats.header_imports,
+        "session_moves": stats.session_moves,
+        "states_rebuilt": stats.states_rebuilt,
+    }
+    measured["driver"] = "asyncio: PoolSession.async_run" + "".join(
+        f", {key}={value!r}" for key, value in options.items()
+    )
+    return measured
+
+
+def _run_leaninteract(
+    ctx: Context, name: str, plan: list[Episode], sim: dict[str, Any]
+) -> dict[str, Any]:
+    from lean_interact import LeanServerPool
+
+    sizes = ctx.sizes
+    li_config = leaninteract_config(ctx.workdir, "rl", **sim)
+    ctx.log(f"s7: {name}: LeanInteract LeanServerPool through threads")
+    with (
+        LeanServerPool(li_config, num_workers=ctx.workers) as li_pool,
+        ThreadPoolExecutor(sizes.rl_in_flight, thread_name_prefix="li-client") as threads,
+    ):
+        li_client = LeanInteractClient(li_pool, threads, sizes.rl_timeout_s)
+        li_client.name = name
+        measured = asyncio.run(execute(li_client, plan, sizes.rl_in_flight, ctx.deadline_s))
+        measured["cached_states"] = len(li_pool.session_cache.keys())
+    measured["driver"] = (
+        f"asyncio + ThreadPoolExecutor({sizes.rl_in_flight}) calling LeanServerPool.run "
+        "(its async_run starves)"
+    )
+    return measured
+
+
+def _latency(variant: dict[str, Any] | None) -> dict[str, float | None] | None:
+    if variant is None:
+        return None
+    latency = variant.get("latency_ms") or {}
+    return {key: latency.get(key) for key in ("p50", "p90", "p99")}
+
+
+def plans(sizes: Sizes, seed: int) -> tuple[list[Episode], list[Episode]]:
+    """The plan with faults, and the same generator and seed without crashes or hangs (every
+    request can be answered as planned, by leanpool and LeanInteract alike, so their times
+    compare equal work)."""
+    return (
+        make_plan(sizes.rl_episodes, sizes.rl_steps, HEADERS, seed),
+        make_plan(sizes.rl_episodes, sizes.rl_steps, HEADERS, seed, crash_rate=0, hang_rate=0),
+    )
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    sizes = ctx.sizes
+    plan, plan_nofaults = plans(sizes, ctx.seed)
     sim = import_options(sizes.import_ms, sizes.import_mb)
-    timeout = sizes.rl_timeout_s
     variants: dict[str, dict[str, Any]] = {}
 
-    # Two leanpool configurations: the defaults, and the one an RL team would pick (a warm
-    # standby REPL per worker, so restarts after crashes and timeouts do not re-import headers
-    # on the critical path; it costs a second REPL's memory per worker).
-    for name, options in (("leanpool", {}), ("leanpool_standby", {"standby": True})):
-        ctx.log(f"s7: {name}, {summary['requests']} requests, {sizes.rl_in_flight} in flight")
-        with LeanPool(
-            leanpool_config(**sim), max_workers=ctx.workers, progress=False, **options
-        ) as pool:
-            warm_leanpool(pool, ctx.workers)
-            client = LeanPoolClient(pool, timeout)
-            client.name = name
-            measured = asyncio.run(execute(client, plan, sizes.rl_in_flight, ctx.deadline_s))
-            variants[name] = measured
-            stats = pool.stats()
-            variants[name]["pool_stats"] = {
-                "deduplicated": stats.deduplicated,
-                "restarts": stats.restarts,
-                "recycles": stats.recycles,
-                "header_imports": stats.header_imports,
-                "session_moves": stats.session_moves,
-                "states_rebuilt": stats.states_rebuilt,
-            }
-            variants[name]["driver"] = "asyncio: PoolSession.async_run" + (
-                ", standby=True" if options else ""
-            )
+    for name, options in LEANPOOL_CONFIGURATIONS.items():
+        variants[name] = _run_leanpool(ctx, name, options, plan, sim)
+    nofaults_lp = RL_CONFIGURATION + NOFAULTS
+    variants[nofaults_lp] = _run_leanpool(
+        ctx, nofaults_lp, LEANPOOL_CONFIGURATIONS[RL_CONFIGURATION], plan_nofaults, sim
+    )
 
     probe: dict[str, Any] | None = None
     if ctx.with_leaninteract:
-        from lean_interact import LeanServerPool
-
-        li_config = leaninteract_config(ctx.workdir, "rl", **sim)
-        ctx.log("s7: LeanInteract LeanServerPool through threads")
-        with (
-            LeanServerPool(li_config, num_workers=ctx.workers) as li_pool,
-            ThreadPoolExecutor(sizes.rl_in_flight, thread_name_prefix="li-client") as threads,
-        ):
-            li_client = LeanInteractClient(li_pool, threads, timeout)
-            variants["leaninteract"] = asyncio.run(
-                execute(li_client, plan, sizes.rl_in_flight, ctx.deadline_s)
-            )
-            variants["leaninteract"]["cached_states"] = len(li_pool.session_cache.keys())
-        variants["leaninteract"]["driver"] = (
-            f"asyncio + ThreadPoolExecutor({sizes.rl_in_flight}) calling LeanServerPool.run "
-            "(its async_run starves)"
-        )
+        variants[LEANINTERACT] = _run_leaninteract(ctx, LEANINTERACT, plan, sim)
+        nofaults_li = LEANINTERACT + NOFAULTS
+        variants[nofaults_li] = _run_leaninteract(ctx, nofaults_li, plan_nofaults, sim)
         if sizes.rl_async_probe:
             ctx.log("s7: probing LeanInteract's async_run at the same concurrency")
             probe = probe_leaninteract_async(ctx, sizes.rl_in_flight, wait_s=20.0)
+    return summarize(variants, plan, plan_nofaults, sizes, ctx.workers, probe)
+
+
+def summarize(
+    variants: dict[str, dict[str, Any]],
+    plan: list[Episode],
+    plan_nofaults: list[Episode],
+    sizes: Sizes,
+    workers: int,
+    probe: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scenario's result from its variants (by name, each a `Run.as_dict()` plus the
+    plan's checks): the ratios the report reads, the latency table, the floors."""
+    summary, summary_nofaults = plan_summary(plan), plan_summary(plan_nofaults)
+    timeout = sizes.rl_timeout_s
+    for name, variant in variants.items():
+        variant["faults"] = not name.endswith(NOFAULTS)
 
     def seconds(name: str) -> float | None:
         value = variants.get(name, {}).get("seconds")
         return float(value) if value else None
 
-    lp, li = seconds("leanpool_standby"), seconds("leaninteract")
-    lp_default = seconds("leanpool")
-    # The least time anyone needs to answer the whole plan on these workers: its CPU once per
-    # distinct request, each header imported once, and each planned hang holding a REPL until
-    # its timeout.
-    busy_s = (
-        summary["cpu_ms_unique"] / 1000
-        + len(HEADERS) * sizes.import_ms / 1000
-        + summary["planned_hangs"] * timeout
-    )
-    floor = busy_s / ctx.workers
+    lp, li = seconds(RL_CONFIGURATION), seconds(LEANINTERACT)
+    lp_nofaults = seconds(RL_CONFIGURATION + NOFAULTS)
+    li_nofaults = seconds(LEANINTERACT + NOFAULTS)
+    floor = floor_seconds(summary, sizes.import_ms, timeout, workers)
+    floor_nofaults = floor_seconds(summary_nofaults, sizes.import_ms, timeout, workers)
+    systems = [*LEANPOOL_CONFIGURATIONS, LEANINTERACT]
     return {
         "description": (
             f"{summary['episodes']} episodes over {len(HEADERS)} headers "
             f"({sizes.import_ms} ms, {sizes.import_mb} MB), proof-state branching, step costs "
             f"log-uniform 5-200 ms, 2% crashes, 1% hangs, 10% duplicates, "
-            f"{sizes.rl_in_flight} in flight, timeout {timeout} s per request"
+            f"{sizes.rl_in_flight} in flight, timeout {timeout} s per request; the same plan "
+            f"without crashes and hangs (same generator and seed) run by {RL_CONFIGURATION} "
+            f"and LeanInteract (variants ending in {NOFAULTS})"
         ),
         "plan": summary,
+        "plan_nofaults": summary_nofaults,
         "timeout_s": timeout,
         "variants": list(variants.values()),
-        "leaninteract_time_vs_leanpool": round(li / lp, 3) if lp and li else None,
-        "workers": ctx.workers,
+        "rl_configuration": RL_CONFIGURATION,
+        "workers": workers,
         "floor_seconds": round(floor, 2),
-        "leaninteract_time_vs_floor": round(li / floor, 3) if li else None,
-        "leaninteract_time_vs_leanpool_defaults": (
-            round(li / lp_default, 3) if lp_default and li else None
+        "floor_seconds_nofaults": round(floor_nofaults, 2),
+        "floor_vs_leanpool": round(floor / lp, 3) if lp else None,
+        "leaninteract_time_vs_leanpool_nofaults": (
+            round(li_nofaults / lp_nofaults, 3) if lp_nofaults and li_nofaults else None
         ),
-        "ratio_uses": "leanpool_standby (LeanPool(..., standby=True), the RL configuration)",
+        "leaninteract_time_vs_leanpool": round(li / lp, 3) if lp and li else None,
+        "leaninteract_time_vs_floor": round(li / floor, 3) if li else None,
+        "latency": {
+            system: {
+                "faults": _latency(variants.get(system)),
+                "nofaults": _latency(variants.get(system + NOFAULTS)),
+            }
+            for system in systems
+            if system in variants
+        },
         "leaninteract_async_probe": probe,
         "_plot": {
             "seconds": {name: v["seconds"] for name, v in variants.items()},
             "useful": {name: v["useful_results"] for name, v in variants.items()},
             "planned": summary["requests"],
+            "planned_nofaults": summary_nofaults["requests"],
         },
     }
 
