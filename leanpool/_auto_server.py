@@ -62,7 +62,7 @@ from leanpool._ids import copy_id_containers, request_id_fields, response_id_pat
 from leanpool._memory import system_memory_fraction
 from leanpool._sandbox import SandboxMode
 from leanpool._server import LeanServer, MemoryBackend, Response, ServerHold
-from leanpool._session_cache import BaseSessionCache, PickleSessionCache, ReplaySessionCache
+from leanpool._session_cache import BaseSessionCache, RebuildInterrupted, ReplaySessionCache
 from leanpool._standby import Standby
 from leanpool.protocol import BaseREPLQuery, encode_request, parse_response
 
@@ -89,8 +89,9 @@ class AutoLeanServer(LeanServer):
 
     Keyword-only extras: ``fault_retries`` (see the module docstring), ``restart_wait`` (a
     tenacity wait strategy between failed start attempts), and `LeanServer`'s ``rss_limit_mb``,
-    ``memory_backend``, ``watchdog_interval``, ``sandbox`` and ``pass_env``. With the sandbox, a
-    `PickleSessionCache`'s directory is writable for the REPLs too (their pickles go there).
+    ``memory_backend``, ``watchdog_interval``, ``sandbox`` and ``pass_env``. With the sandbox, the
+    directory of its session cache's pickles (a `PickleSessionCache`'s, a pool worker's
+    checkpoints) is writable for the REPLs too.
     """
 
     def __init__(
@@ -141,9 +142,7 @@ class AutoLeanServer(LeanServer):
         )
 
     def _sandbox_write_paths(self) -> list[str]:
-        if isinstance(self.session_cache, PickleSessionCache):
-            return [str(self.session_cache.directory)]
-        return []
+        return self.session_cache.sandbox_write_paths()
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -463,14 +462,15 @@ class AutoLeanServer(LeanServer):
     def _again(self, attempts: _Attempts, outcome: Outcome, fresh_and_first: bool) -> bool:
         """Whether to run a request again after `outcome` (not an answer); True counts a try.
 
-        - Not sent (the REPL was replaced before the request could be written): again, a few
-          times; a REPL that talks before it is asked anything would loop forever.
+        - Not sent (the REPL was replaced before the request could be written, or died reading
+          a checkpoint of the cache's own): again, a few times; a REPL that talks before it is
+          asked anything would loop forever.
         - Memory limits and output that is not a response: once more on a fresh REPL, unless
           the REPL was fresh already and this was the first request it served (then nothing
           else can be to blame).
         - Crashes and protocol faults: ``fault_retries`` times.
         """
-        if outcome is NOT_RUN or isinstance(outcome, _NotSent):
+        if outcome is NOT_RUN or isinstance(outcome, (_NotSent, RebuildInterrupted)):
             attempts.resends += 1
             return attempts.resends <= _MAX_RESENDS
         if isinstance(outcome, _JUDGED_AFRESH) and not attempts.judged_afresh:

@@ -345,7 +345,9 @@ class Dispatcher:
 
     def _close_session(self, session: SessionRecord) -> None:
         if session.slot_index is not None and not session.closed:
-            self.slots[session.slot_index].sessions -= 1
+            slot = self.slots[session.slot_index]
+            slot.sessions -= 1
+            slot.closed_bases.update(session.bases())  # its worker drops them with the next task
         session.close()
 
     @staticmethod
@@ -511,7 +513,7 @@ class Dispatcher:
             self.slots[pending.task.slot_index].cancel(pending)
 
     def _send(self, slot: Slot, batch: list[Pending]) -> None:
-        items = []
+        items: list[WorkItem] = []
         for pending in batch:
             pending.ticket = slot.next_ticket()
             for future in pending.futures:
@@ -528,8 +530,10 @@ class Dispatcher:
                     id_base=pending.id_base,
                     recipes=recipes,
                     ticket=pending.ticket,
+                    forget=tuple(sorted(slot.closed_bases)) if not items else (),
                 )
             )
+        slot.closed_bases.clear()
         try:
             task = slot.submit(batch, items)
         except Exception as exc:  # the worker is unusable: treat it as dead, retry the batch
@@ -775,6 +779,7 @@ class Dispatcher:
             header_imports=counts.header_imports,
             session_moves=self._session_moves,
             states_rebuilt=counts.states_rebuilt,
+            states_unpickled=counts.states_unpickled,
         )
 
 

@@ -47,6 +47,8 @@ import inspect
 import itertools
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 import weakref
@@ -157,6 +159,10 @@ class LeanPool:
             reads and processes where the machine allows; `leanpool doctor` says what is
             active). ``None``: REPLs get the owner's whole environment and rights.
         pass_env: names of variables to pass to sandboxed REPLs besides those Lean needs.
+        checkpoints: pickle each proof state a session makes (one ``pickleTo`` request, on the
+            REPL that made it), so that after a REPL restart the state comes back with one
+            unpickle instead of a replay of every tactic before it (default True). The pickles
+            live in a private temporary directory, deleted as sessions close and at shutdown.
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -179,6 +185,7 @@ class LeanPool:
         worker_grace: float = 10.0,
         sandbox: SandboxMode = "auto",
         pass_env: str | Sequence[str] | None = None,
+        checkpoints: bool = True,
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
@@ -206,13 +213,20 @@ class LeanPool:
             server_options.setdefault("rss_limit_mb", memory_limit_mb)
             server_options.setdefault("max_process_memory", 0.9)
         self.server_options = server_options
+        self._checkpoints: str | None = None
+        if checkpoints:
+            # Workers make their own directories in here; removing it at shutdown also removes
+            # what killed workers left (a worker on another machine keeps its own, see _worker).
+            self._checkpoints = tempfile.mkdtemp(prefix="leanpool-checkpoints-")
+            weakref.finalize(self, shutil.rmtree, self._checkpoints, True)
+        worker_options = {**server_options, "checkpoints": self._checkpoints}
         self.max_in_flight = max_in_flight or max(32, self.max_workers * max_batch * 2)
         self._sessions = itertools.count(1)
         self._session_requests = itertools.count(1)
         self._verifier: Verifier | None = None
         self._dispatcher = Dispatcher(
             config,
-            server_options,
+            worker_options,
             DispatcherOptions(
                 workers=self.max_workers,
                 max_batch=max_batch,
@@ -438,11 +452,17 @@ class LeanPool:
             raise
         if wait:
             _live_pools.discard(self)
+            self._remove_checkpoints()
 
     def _terminate(self) -> None:
         """Fast teardown: cancel what waits, fail what runs, kill workers and REPLs."""
         self._dispatcher.shutdown(wait=True, cancel_futures=True, kill=True)
         _live_pools.discard(self)
+        self._remove_checkpoints()
+
+    def _remove_checkpoints(self) -> None:
+        if self._checkpoints is not None:
+            shutil.rmtree(self._checkpoints, ignore_errors=True)
 
     def __enter__(self) -> LeanPool:
         return self

@@ -134,6 +134,10 @@ class SessionRecord:
                     "response of this session named it (yet)."
                 )
 
+    def bases(self) -> frozenset[int]:
+        """The id bases of this session's requests."""
+        return frozenset(self._bases)
+
     def claim_base(self, id_base: int) -> None:
         """Note that a request of this session gets ids ``-(id_base | k)``."""
         self._bases.add(id_base)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leanpool._errors import PROCESS_FAULTS, LeanPoolError, StateLostError
+from leanpool._errors import PROCESS_FAULTS, LeanPoolError, ServerNotRunningError, StateLostError
 from leanpool._exports import publish
 from leanpool._ids import (
     IdKind,
@@ -107,6 +107,12 @@ class _Bindings:
                 del self.reverse[key]
 
 
+class RebuildInterrupted(ServerNotRunningError):
+    """The REPL died while a cache restored a state from data of its own (a checkpoint it
+    wrote), not while running anything of the caller's: the request is sent again, on a new
+    REPL, and is not charged for it."""
+
+
 # A function that runs a request (whose ids are already REPL ids) on a server and returns the
 # raw response dict; supplied by the server doing the materialization.
 RunRaw = Callable[[BaseREPLQuery], dict[str, Any]]
@@ -136,6 +142,28 @@ class BaseSessionCache:
         if not request_id_fields(request):
             self._roots[session_id] = request
             self.roots_version += 1
+
+    def bind_state(self, server: object, session_id: int, kind: IdKind, repl_id: int) -> None:
+        """Bind one session id to a REPL id made another way (a state restored from a pickle)."""
+        with self._lock:
+            self._bindings_for(server).bind(session_id, kind, repl_id)
+
+    def forget_bases(self, bases: set[int]) -> list[int]:
+        """Drop every state whose id is -(base | k) for a base in `bases` (a pool session that
+        closed); returns their session ids."""
+        with self._lock:
+            gone = [sid for sid in self._states if is_based(sid) and base_of(sid) in bases]
+            for session_id in gone:
+                self.remove(session_id)
+            for base in bases:
+                entry = self._adopted.pop(base, None)
+                if entry is not None and self._roots.pop(based_id(base, 0), None) is not None:
+                    self.roots_version += 1
+            return gone
+
+    def sandbox_write_paths(self) -> list[str]:
+        """Directories the REPLs must be able to write to for this cache (its pickles)."""
+        return []
 
     def bind_replayed(self, server: object, session_id: int, response: dict[str, Any]) -> None:
         """Bind the states of `response`, the answer to `session_id`'s request run elsewhere
@@ -413,6 +441,9 @@ class PickleSessionCache(ReplaySessionCache):
             return translated  # no pickle: this state is replayed instead
         self._pickles[session_id] = (kind, target)
         return translated
+
+    def sandbox_write_paths(self) -> list[str]:
+        return [str(self.directory)]
 
     def _state_view(self, session_id: int) -> SessionState:
         view = super()._state_view(session_id)

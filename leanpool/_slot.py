@@ -71,6 +71,7 @@ class Slot:
     worker: WorkerHandle | None = None
     state: SlotState = SlotState.DOWN
     in_flight: dict[int, Task] = field(default_factory=dict)
+    closed_bases: set[int] = field(default_factory=set)  # of closed sessions, to tell the worker
     headers: OrderedDict[tuple[str, ...], None] = field(default_factory=OrderedDict)
     pinned: deque[Pending] = field(default_factory=deque)  # session requests bound here
     served_this_generation: int = 0

@@ -60,6 +60,7 @@ class PoolStats:
     latency_p90: float | None
     latency_p99: float | None
     workers: list[dict[str, Any]] = field(default_factory=list)  # per slot: pid, rss_mb, ...
+    states_unpickled: int = 0  # session states restored from checkpoints instead of replayed
 
     @property
     def failed_total(self) -> int:
@@ -80,6 +81,7 @@ class PoolStats:
             "header_imports": self.header_imports,
             "session_moves": self.session_moves,
             "states_rebuilt": self.states_rebuilt,
+            "states_unpickled": self.states_unpickled,
             "latency_p50": self.latency_p50,
             "latency_p90": self.latency_p90,
             "latency_p99": self.latency_p99,
@@ -107,6 +109,7 @@ class StatsBook:
             "header_imports": 0,
             "session_moves": 0,
             "states_rebuilt": 0,
+            "states_unpickled": 0,
         }
 
     def submitted(self, count: int) -> None:
@@ -163,6 +166,7 @@ class StatsBook:
             latency_p90=percentile(latencies, 0.90),
             latency_p99=percentile(latencies, 0.99),
             workers=list(published["slots"]),
+            states_unpickled=published["states_unpickled"],
         )
 
 

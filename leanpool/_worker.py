@@ -15,10 +15,13 @@ parent can rebuild their states on a new worker from its own records (`Recipe`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,7 +34,7 @@ from leanpool._control import BEAT_INTERVAL, WorkerControl
 from leanpool._errors import LeanPoolError
 from leanpool._process import die_with_parent
 from leanpool._routing import HeaderSplit, header_split_for, shift_positions
-from leanpool._session_cache import CacheEntry, ReplaySessionCache
+from leanpool._worker_cache import HeaderNotShareable, WorkerCache
 from leanpool.protocol import BaseREPLQuery, Command, parse_response
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ class WorkItem:
     id_base: int | None = None  # session request: cache it with ids -(id_base | k)
     recipes: tuple[Recipe, ...] = ()  # session states to know about before running
     ticket: int = 0  # its number on the worker's control page (0: none)
+    forget: tuple[int, ...] = ()  # id bases of closed sessions: drop their states first
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class WorkerCounts:
     states_rebuilt: int = 0  # session states replayed after a REPL restart or on a new worker
     import_seconds: float = 0.0  # header imports paid while requests waited
     timed_imports: int = 0
+    states_unpickled: int = 0  # session states restored from their checkpoints
 
     def __add__(self, other: WorkerCounts) -> WorkerCounts:
         return WorkerCounts(
@@ -86,6 +91,7 @@ class WorkerCounts:
             self.states_rebuilt + other.states_rebuilt,
             self.import_seconds + other.import_seconds,
             self.timed_imports + other.timed_imports,
+            self.states_unpickled + other.states_unpickled,
         )
 
 
@@ -97,44 +103,6 @@ class WorkerReport:
     counts: WorkerCounts = field(default_factory=WorkerCounts)
 
 
-class HeaderNotShareable(LeanPoolError):
-    """The header produced messages: its env cannot stand in for the caller's own import."""
-
-
-class _WorkerCache(ReplaySessionCache):
-    """The server's session cache, which also knows which entries are import headers."""
-
-    def __init__(self) -> None:
-        super().__init__(lazy=True)
-        self.header_ids: set[int] = set()
-        self.header_imports = 0
-        self.states_rebuilt = 0
-        self.import_seconds = 0.0  # time spent importing headers on requests' critical path
-        self.timed_imports = 0
-
-    def materialize(self, server: object, session_id: int, run_raw: Any) -> int:
-        if session_id not in self.header_ids or self.get_repl_id(session_id, server) is not None:
-            return super().materialize(server, session_id, run_raw)
-        started = time.monotonic()
-        try:
-            return super().materialize(server, session_id, run_raw)
-        finally:
-            self.import_seconds += time.monotonic() - started
-            self.timed_imports += 1
-
-    def replayed(self, entry: CacheEntry, response: dict[str, Any]) -> None:
-        """Count header imports and rebuilt states; refuse a header that is not shareable."""
-        header_id = entry.ids.get((), entry.ids.get(("env",)))  # before / after its first bind
-        if header_id in self.header_ids:
-            self.header_imports += 1
-            if response.get("messages") or "env" not in response:
-                raise HeaderNotShareable(
-                    "The import header produced messages; the command runs verbatim instead."
-                )
-        else:
-            self.states_rebuilt += 1
-
-
 class _WorkerState:
     def __init__(
         self,
@@ -143,11 +111,12 @@ class _WorkerState:
         control: WorkerControl | None = None,
     ) -> None:
         self.config = config
+        server_options = dict(server_options)
         self.server_options = server_options
         self.control = control
         self.server: AutoLeanServer | None = None
         self.items: list[WorkItem] = []  # the batch being run (for the control page)
-        self.cache = _WorkerCache()
+        self.cache = WorkerCache(_checkpoint_directory(server_options.pop("checkpoints", None)))
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
         self.verbatim_imports = 0  # commands that ran with their own import header
@@ -196,8 +165,23 @@ class _WorkerState:
                 states_rebuilt=self.cache.states_rebuilt,
                 import_seconds=self.cache.import_seconds,
                 timed_imports=self.cache.timed_imports,
+                states_unpickled=self.cache.states_unpickled,
             ),
         )
+
+
+def _checkpoint_directory(root: str | None) -> str | None:
+    """This worker's directory for proof-state pickles, removed when the worker exits: under the
+    pool's `root`, which the pool removes at shutdown even after this process was killed; on
+    another machine (Ray), where `root` does not exist, a temporary directory of its own."""
+    if root is None:
+        return None
+    directory = tempfile.mkdtemp(
+        prefix=f"worker-{os.getpid()}-" if os.path.isdir(root) else "leanpool-checkpoints-",
+        dir=root if os.path.isdir(root) else None,
+    )
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
 
 
 _state: _WorkerState | None = None
@@ -267,6 +251,8 @@ def serve(items: list[WorkItem]) -> tuple[list[WorkResult], WorkerReport]:
         return [WorkResult(item.seq, exc, 0.0) for item in items], state.report()
 
     for item in items:
+        if item.forget:
+            state.cache.forget_bases(set(item.forget))
         for recipe in item.recipes:
             state.cache.adopt(state.repl_request(recipe.request, recipe.header), recipe.id_base)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -309,6 +310,27 @@ def test_pickles_carry_state_to_another_process(tmp_path: Path) -> None:
     assert reader[3] == {"proofStatus": "Completed", "proofState": 1, "goals": []}
 
 
+def test_pickles_cost_the_cpu_they_are_given(tmp_path: Path) -> None:
+    """--pickle-ms / --unpickle-ms: each pickle and unpickle request burns that much CPU."""
+    requests = wire(
+        {"cmd": "theorem t (n : Nat) : n = n := by sorry"},
+        {"pickleTo": "state.olean", "proofState": 0},
+        {"unpickleProofStateFrom": "state.olean", "env": 0},
+    )
+
+    def child_cpu(*flags: str) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = run_sim(requests, *flags, cwd=tmp_path)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert result.returncode == 0, result.stderr.decode()
+        assert len(responses(result.stdout)) == 3
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    plain = child_cpu()
+    charged = child_cpu("--pickle-ms", "300", "--unpickle-ms", "400")
+    assert charged - plain >= 0.65  # 0.3 + 0.4 s, less the noise of two start-ups
+
+
 def test_failing_pickle_io_is_fatal(tmp_path: Path) -> None:
     result = run_sim(wire({"unpickleEnvFrom": "missing.olean"}), cwd=tmp_path)
     assert result.returncode == 1
@@ -340,18 +362,22 @@ def test_sim_command_maps_options_to_flags() -> None:
         imports={"Mathlib": (3000, 2000)},
         import_default="5ms,1mb",
         startup_ms=10,
+        pickle_ms=3,
+        unpickle_ms=4,
         closing_tactics=["simp", "exact"],
         replay="some/dir",
     )
     assert command[:3] == [sys.executable, "-m", "leanpool.testing.simrepl"]
     assert command[3:] == [
         "--seed", "3", "--fail-rate", "0.25", "--import", "Mathlib=3000ms,2000mb",
-        "--import-default", "5ms,1mb", "--startup-ms", "10", "--closing-tactics", "simp,exact",
-        "--replay", "some/dir",
+        "--import-default", "5ms,1mb", "--startup-ms", "10", "--pickle-ms", "3",
+        "--unpickle-ms", "4", "--closing-tactics", "simp,exact", "--replay", "some/dir",
     ]  # fmt: skip
     assert sim_command() == [sys.executable, "-m", "leanpool.testing.simrepl"]
     with pytest.raises(ValueError):
         SimOptions(fail_rate=2.0)
+    with pytest.raises(ValueError, match="pickle_ms must be 0 or more"):
+        SimOptions(pickle_ms=-1)
 
 
 def test_help_documents_every_directive() -> None:

@@ -140,6 +140,7 @@ def _pool_families(pool: dict[str, Any]) -> list[str]:
         ("header_imports", "counter", "Import headers loaded by the workers' REPLs."),
         ("session_moves", "counter", "Sessions taken over by another worker."),
         ("states_rebuilt", "counter", "Session states replayed on a new REPL."),
+        ("states_unpickled", "counter", "Session states restored from checkpoints."),
         ("queued", "gauge", "Requests waiting for a worker."),
         ("running", "gauge", "Requests on a worker."),
     ):

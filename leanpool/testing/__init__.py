@@ -2,7 +2,8 @@
 
 - `sim_command(**options)`: the command line that starts a simulator (`seed`, `fail_rate`,
   `imports={"Mathlib": (3000, 2000)}` in ms and MB, `import_default`, `startup_ms`,
-  `closing_tactics`, `replay=[dirs]`, `lean_version` where Lean's outputs differ by release).
+  `pickle_ms` and `unpickle_ms` (CPU per pickle request), `closing_tactics`, `replay=[dirs]`,
+  `lean_version` where Lean's outputs differ by release).
 - `sim_config(**options)`: a `LeanREPLConfig` whose servers run that command through exactly the
   launch code real Lean uses; other keywords are `LeanREPLConfig` fields (`verbose`,
   `memory_hard_limit_mb`, ...).

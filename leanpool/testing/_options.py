@@ -38,6 +38,10 @@ class SimOptions:
     imports: Mapping[str, CostSpec] = field(default_factory=dict)  # module -> (ms, MB)
     import_default: CostSpec = (0, 0)
     startup_ms: int = 0
+    # CPU per pickle and per unpickle request. Zero by default, like every other cost; what
+    # to charge is an estimate, not a measurement: see `PICKLE_COST_GROUNDS` in the simulator.
+    pickle_ms: int = 0
+    unpickle_ms: int = 0
     closing_tactics: Sequence[str] | None = None
     replay: Sequence[str | os.PathLike[str]] = ()
     record: str | os.PathLike[str] | None = None
@@ -46,6 +50,9 @@ class SimOptions:
     lean_version: str | None = None  # the Lean release to act as, where outputs differ (None: new)
 
     def __post_init__(self) -> None:
+        for name in ("startup_ms", "pickle_ms", "unpickle_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate must be within [0, 1], got {self.fail_rate}")
         if isinstance(self.replay, (str, os.PathLike)):  # one directory given bare
@@ -77,6 +84,10 @@ class SimOptions:
             flags += ["--import-default", self.default_cost.flag_text()]
         if self.startup_ms:
             flags += ["--startup-ms", str(self.startup_ms)]
+        if self.pickle_ms:
+            flags += ["--pickle-ms", str(self.pickle_ms)]
+        if self.unpickle_ms:
+            flags += ["--unpickle-ms", str(self.unpickle_ms)]
         if self.closing_tactics is not None:
             flags += ["--closing-tactics", ",".join(self.closing_tactics)]
         if self.lean_version is not None:
@@ -136,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
         "--startup-ms", type=int, default=0, metavar="N", help="delay before reading stdin"
     )
     parser.add_argument(
+        "--pickle-ms", type=int, default=0, metavar="N", help="CPU burnt per pickle request"
+    )
+    parser.add_argument(
+        "--unpickle-ms", type=int, default=0, metavar="N", help="CPU burnt per unpickle request"
+    )
+    parser.add_argument(
         "--closing-tactics",
         metavar="a,b,c",
         help=f"tactics that close a goal (default {','.join(DEFAULT_CLOSING_TACTICS)})",
@@ -179,6 +196,8 @@ def parse_options(argv: Sequence[str] | None = None) -> SimOptions:
             imports=imports,
             import_default=default,
             startup_ms=args.startup_ms,
+            pickle_ms=args.pickle_ms,
+            unpickle_ms=args.unpickle_ms,
             closing_tactics=closing,
             replay=tuple(args.replay),
             record=args.record,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from leanpool.testing._effects import burn_cpu
 from leanpool.testing._elaborator import Elaboration, elaborate_command
 from leanpool.testing._imports import ImportCosts
 from leanpool.testing._model import (
@@ -54,8 +55,12 @@ class SyntheticRepl:
         closing_tactics: Collection[str],
         import_costs: ImportCosts,
         lean_version: str | None = None,
+        pickle_ms: int = 0,
+        unpickle_ms: int = 0,
     ) -> None:
         self._closing_tactics = tuple(closing_tactics)
+        self._pickle_ms = pickle_ms
+        self._unpickle_ms = unpickle_ms
         self._import_costs = import_costs
         self._lean_version = lean_version
         self._environments: list[Environment] = []
@@ -206,15 +211,25 @@ class SyntheticRepl:
         }
 
     # --- pickles -------------------------------------------------------------------------------
-    @staticmethod
-    def _write(path: str, value: Environment | ProofState) -> None:
+    # What a pickle costs is charged as CPU (`--pickle-ms`, `--unpickle-ms`; none by default).
+    # PICKLE_COST_GROUNDS: the REPL pickles a proof state by collecting the constants added since
+    # the imports, the Meta/Term/Tactic states and the root goals, compacting them into one
+    # region and writing it (REPL/Snapshots.lean, ProofSnapshot.pickle; Lean's saveModuleData);
+    # unpickling reads that region back (readModuleData, a memory map), adds the constants to the
+    # given env without checking them in the kernel (REPL/Lean/Replay.lean) and restores the
+    # states. Neither elaborates nor runs a tactic, so both cost about as much as the state is
+    # large: far less than the tactics that made it. No Lean was available to time them here;
+    # the benchmark charges 10 ms each, more than such a write or read of a proof state's data
+    # should take, so that checkpoints are not flattered.
+    def _write(self, path: str, value: Environment | ProofState) -> None:
+        burn_cpu(self._pickle_ms)
         try:
             write_pickle(path, value)
         except OSError as error:
             raise Fatal(io_error_text(error, path)) from None
 
-    @staticmethod
-    def _read(path: str) -> Environment | ProofState:
+    def _read(self, path: str) -> Environment | ProofState:
+        burn_cpu(self._unpickle_ms)
         try:
             return read_pickle(path)
         except OSError as error:

@@ -49,7 +49,13 @@ def _backend(options: SimOptions, costs: ImportCosts) -> _Backend:
         return ReplayRepl(load_recordings(options.replay))
     from leanpool.testing._synthetic import SyntheticRepl
 
-    return SyntheticRepl(options.tactics, costs, lean_version=options.lean_version)
+    return SyntheticRepl(
+        options.tactics,
+        costs,
+        lean_version=options.lean_version,
+        pickle_ms=options.pickle_ms,
+        unpickle_ms=options.unpickle_ms,
+    )
 
 
 def _header(request: Request) -> list[str]:
