@@ -159,10 +159,11 @@ class LeanPool:
             reads and processes where the machine allows; `leanpool doctor` says what is
             active). ``None``: REPLs get the owner's whole environment and rights.
         pass_env: names of variables to pass to sandboxed REPLs besides those Lean needs.
-        checkpoints: pickle each proof state a session makes (one ``pickleTo`` request, on the
-            REPL that made it), so that after a REPL restart the state comes back with one
-            unpickle instead of a replay of every tactic before it (default True). The pickles
-            live in a private temporary directory, deleted as sessions close and at shutdown.
+        checkpoints: once a worker's REPL has restarted, pickle each proof state a session
+            makes there (one ``pickleTo`` request, on the REPL that made it), so that after the
+            next restart the state comes back with one unpickle instead of a replay of every
+            tactic before it (default True). The pickles live in a private temporary directory,
+            deleted as sessions close and at shutdown.
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).

@@ -7,12 +7,15 @@ its env cannot stand in for the caller's own import.
 
 **Checkpoints.** After a REPL restart, a session's proof states are gone. Replaying them re-runs
 every tactic on the way from the nearest state still there, which for a search tree costs as much
-as the work itself. So each proof state a session's request produces is pickled as soon as it
-exists (one ``pickleTo`` request on the same REPL), and rebuilt with one ``unpickleProofStateFrom``
-request on the header's env. The REPL's unpickling inserts the state's constants into that env
-without re-checking them in the kernel and restores the tactic state as it was
-(REPL/Snapshots.lean and REPL/Lean/Replay.lean, leanprover-community/repl); unlike a replay, it
-runs no tactic. Replay stays the fallback: for states without a header, or whose pickle failed.
+as the work itself. So once this worker's REPL has restarted (`CHECKPOINT_WINDOW`), each proof
+state a session's request produces is pickled as soon as it exists (one ``pickleTo`` request on
+the same REPL), and rebuilt with one ``unpickleProofStateFrom`` request on the header's env. The
+REPL's unpickling inserts the state's constants into that env without re-checking them in the
+kernel and restores the tactic state as it was (REPL/Snapshots.lean and REPL/Lean/Replay.lean,
+leanprover-community/repl); unlike a replay, it runs no tactic. A worker whose REPL never
+restarts pickles nothing: there checkpoints would cost a request each and never pay off. Replay
+stays the fallback: for states made before the first restart or without a header, and for a
+pickle that failed.
 What a pickle cannot keep (scoped notation and attributes made in the session, the REPL's
 README.md "Future work") does not concern a proof state on an imported header, which is all a
 pool session's tactic steps work on.
@@ -31,6 +34,11 @@ from leanpool._session_cache import CacheEntry, RebuildInterrupted, ReplaySessio
 from leanpool.protocol import BaseREPLQuery, PickleProofState, UnpickleProofState
 
 HEADER_WARM_SECONDS = 60.0
+# Proof states pickled after each REPL restart. Checkpoints pay off only where REPLs restart: a
+# worker starts without them and pickles the next CHECKPOINT_WINDOW states after every restart,
+# so a fault-free run pays nothing and a faulty one replays only what came before its first
+# restart.
+CHECKPOINT_WINDOW = 1000
 
 
 class HeaderNotShareable(LeanPoolError):
@@ -53,6 +61,9 @@ class WorkerCache(ReplaySessionCache):
         self._header_of: dict[int, int] = {}  # session state id -> the session id of its header
         self._header_used: dict[int, float] = {}  # header session id -> when a request last used it
         self._pickles: dict[int, str] = {}  # proof-state session id -> its pickle file
+        self._starts = 0  # REPL generations begun (the first is no restart)
+        self._states_made = 0
+        self._checkpoint_until = 0  # checkpoint states made until this count
 
     def sandbox_write_paths(self) -> list[str]:
         return [self.checkpoints] if self.checkpoints is not None else []
@@ -91,9 +102,21 @@ class WorkerCache(ReplaySessionCache):
             response_id_paths(response), response_id_paths(translated), strict=True
         ):
             self._header_of[session_id] = header
-            if kind == "proofState" and run_raw is not None and self.checkpoints is not None:
-                self._checkpoint(session_id, repl_id, run_raw)
+            if kind == "proofState":
+                self._states_made += 1
+                if self._checkpointing and run_raw is not None:
+                    self._checkpoint(session_id, repl_id, run_raw)
         return translated
+
+    @property
+    def _checkpointing(self) -> bool:
+        return self.checkpoints is not None and self._states_made <= self._checkpoint_until
+
+    def reload(self, server: object, run_raw: RunRaw | None = None) -> None:
+        super().reload(server, run_raw)
+        self._starts += 1
+        if self._starts > 1:  # a restart: REPLs fail here, so keep what they make from now on
+            self._checkpoint_until = self._states_made + CHECKPOINT_WINDOW
 
     def _header_named_by(self, request: BaseREPLQuery) -> int | None:
         """The header whose env the request works on: named itself (a session's first command

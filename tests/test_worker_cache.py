@@ -1,6 +1,7 @@
-"""Checkpoints of pool-session proof states (leanpool._worker_cache): after a REPL restart a state
-comes back with one unpickle, not a replay of every tactic before it; its pickles go with its
-session, and the pool's directory with the pool."""
+"""Checkpoints of pool-session proof states (leanpool._worker_cache): once a worker's REPL has
+restarted, each proof state is pickled as it is made, and after the next restart it comes back
+with one unpickle, not a replay of every tactic before it; its pickles go with its session, and
+the pool's directory with the pool."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def deep_state(session: PoolSession, name: str) -> tuple[int, list[str]]:
     return state, goals
 
 
+def first_restart(pool: LeanPool) -> None:
+    """A REPL restart on the (one) worker: checkpoints start after one."""
+    with pytest.raises(LeanCrashError):
+        pool.run("#eval 0 --!sim crash")
+
+
 def crash_and_continue(session: PoolSession, state: int) -> ProofStepResponse:
     with pytest.raises(LeanCrashError):
         session.run(ProofStep(proof_state=state, tactic="skip --!sim crash"))
@@ -58,6 +65,7 @@ def test_after_a_crash_a_deep_state_is_unpickled_not_replayed(
 ) -> None:
     config = sim_config(imports={"HeaderA": (50, 5)})
     with LeanPool(config, 1, timeout=30, progress=False, checkpoints=checkpoints) as pool:
+        first_restart(pool)
         session = pool.session()
         state, goals = deep_state(session, "deep")
         assert len(pickles_under(private_tmp)) == (DEPTH + 1 if checkpoints else 0)
@@ -72,10 +80,22 @@ def test_after_a_crash_a_deep_state_is_unpickled_not_replayed(
             assert (stats.states_unpickled, stats.states_rebuilt) == (0, DEPTH + 1)
 
 
+def test_a_worker_whose_repl_never_restarted_pickles_nothing(private_tmp: Path) -> None:
+    """Checkpoints cost a request each: without restarts they would never pay off."""
+    config = sim_config(imports={"HeaderA": (50, 5)})
+    with LeanPool(config, 1, timeout=30, progress=False) as pool:
+        deep_state(pool.session(), "calm")
+        assert pickles_under(private_tmp) == []
+        first_restart(pool)
+        deep_state(pool.session(), "after")
+        assert len(pickles_under(private_tmp)) == DEPTH + 1
+
+
 def test_checkpoints_work_in_the_sandbox_and_fall_back_to_replay(private_tmp: Path) -> None:
     """The REPL writes its pickles from inside the sandbox; a pickle that is gone is replayed."""
     config = sim_config(imports={"HeaderA": (50, 5)})
     with LeanPool(config, 1, timeout=30, progress=False, sandbox="auto") as pool:
+        first_restart(pool)
         session = pool.session()
         state, goals = deep_state(session, "sandboxed")
         pickles = pickles_under(private_tmp)
@@ -92,13 +112,16 @@ def test_a_corrupt_checkpoint_costs_a_restart_not_the_request(private_tmp: Path)
     again on a new one, which replays the state instead."""
     config = sim_config(imports={"HeaderA": (50, 5)})
     with LeanPool(config, 1, timeout=30, progress=False) as pool:
+        first_restart(pool)
         session = pool.session()
         state, goals = deep_state(session, "corrupt")
         pickles_under(private_tmp)[-1].write_bytes(b"not a pickle")
         after = crash_and_continue(session, state)
         assert after.goals == goals
         stats = pool.stats()
-        assert stats.states_rebuilt == 1 and stats.restarts.get("crash", 0) == 2
+        # first_restart, the crash, the corrupt read; then its parent came back from its own
+        assert stats.restarts.get("crash", 0) == 3
+        assert (stats.states_rebuilt, stats.states_unpickled) == (1, 1)
 
 
 def test_pickles_go_with_their_session_and_the_directory_with_the_pool(
@@ -106,6 +129,7 @@ def test_pickles_go_with_their_session_and_the_directory_with_the_pool(
 ) -> None:
     config = sim_config(imports={"HeaderA": (50, 5)})
     with LeanPool(config, 1, timeout=30, progress=False) as pool:
+        first_restart(pool)
         kept, closed = pool.session(), pool.session()
         deep_state(kept, "kept")
         deep_state(closed, "closed")
