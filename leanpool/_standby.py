@@ -72,6 +72,10 @@ class Standby:
         self._wake = threading.Event()
         self._idle = threading.Event()  # set while nothing is left to start or warm
         self._stopped = False
+        # Set while `take` waits for the lock: the warming thread then starts nothing new, so
+        # a take waits for one warm-up request at most (Python's locks are not fair: without
+        # this, the thread could take the lock back for every header in turn).
+        self._taking = threading.Event()
         self._proc: ReplProcess | None = None
         self._reader = ResponseReader()
         self._warmed: dict[int, dict[str, Any]] = {}
@@ -94,16 +98,23 @@ class Standby:
         return self._idle.wait(timeout)
 
     def take(self) -> tuple[ReplProcess, ResponseReader, dict[int, dict[str, Any]]] | None:
-        """The warm spare, its reader and its responses by session id; None when not ready."""
-        with self._lock:
-            proc = self._proc
-            if proc is None or not proc.is_alive():
-                return None
-            taken = (proc, self._reader, self._warmed)
-            self._proc, self._reader, self._warmed = None, ResponseReader(), {}
-            self.promotions += 1
-            if self._niceness is not None:
-                _set_group_priority(proc, self._base_niceness)
+        """The warm spare, its reader and its responses by session id; None when not ready.
+
+        Waits for the warm-up request in progress, if any: its import is then done, where a
+        fresh REPL would have to start it over."""
+        self._taking.set()
+        try:
+            with self._lock:
+                proc = self._proc
+                if proc is None or not proc.is_alive():
+                    return None
+                taken = (proc, self._reader, self._warmed)
+                self._proc, self._reader, self._warmed = None, ResponseReader(), {}
+                self.promotions += 1
+                if self._niceness is not None:
+                    _set_group_priority(proc, self._base_niceness)
+        finally:
+            self._taking.clear()
         self._idle.clear()
         self._wake.set()  # prepare the next one
         return taken
@@ -142,7 +153,7 @@ class Standby:
     def _step(self) -> bool:
         """Start or warm the spare by one request; False when there is nothing to do."""
         with self._lock:
-            if self._stopped:
+            if self._stopped or self._taking.is_set():
                 return False
             if self._proc is None or not self._proc.is_alive():
                 spawn = self._spawn()

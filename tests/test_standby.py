@@ -134,3 +134,25 @@ def test_spare_keeps_our_priority_when_it_could_not_be_raised_back(
         assert os.getpriority(os.PRIO_PROCESS, spare) == os.getpriority(os.PRIO_PROCESS, 0)
     finally:
         srv.kill()
+
+
+def test_taking_the_spare_waits_for_one_warm_up_request_at_most() -> None:
+    """Python's locks are not fair: the warming thread could take the lock back for every
+    header in turn while a take waits. A take waits for the import in progress only."""
+    headers = [f"Header{k}" for k in range(4)]
+    owner = AutoLeanServer(sim_config(imports={h: (400, 1) for h in headers}))
+    roots = [(-(k + 1), Command(cmd=f"import {h}")) for k, h in enumerate(headers)]
+    spare = _standby.Standby(owner._spawn_process, lambda: roots)
+    try:
+        deadline = time.monotonic() + 30
+        while spare.pid is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first import starts in the step that started the process
+        assert spare.pid is not None
+        taken = spare.take()
+        assert taken is not None
+        proc, _reader, warmed = taken
+        assert list(warmed) == [-1]  # the import in progress, then nothing more
+        proc.kill()
+    finally:
+        spare.close()
+        owner.kill()
