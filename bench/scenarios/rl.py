@@ -280,6 +280,7 @@ def _run_leanpool(
         "header_imports": stats.header_imports,
         "session_moves": stats.session_moves,
         "states_rebuilt": stats.states_rebuilt,
+        "states_unpickled": stats.states_unpickled,
     }
     measured["driver"] = "asyncio: PoolSession.async_run" + "".join(
         f", {key}={value!r}" for key, value in options.items()
