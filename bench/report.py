@@ -325,8 +325,8 @@ def _findings(scenarios: dict[str, Any]) -> list[str]:
                 f"Where leanpool's extra time goes in scenario 7: after each of its {restarts} "
                 f"REPL restarts (planned crashes and hangs) the states that later steps need are "
                 f"rebuilt ({stats.get('states_rebuilt', '?')} replayed and "
-                f"{stats.get('states_unpickled', 0)} restored from checkpoints in all) and the headers "
-                f"imported again ({stats.get('header_imports', '?')} imports in all, the "
+                f"{stats.get('states_unpickled', 0)} restored from checkpoints in all) and the "
+                f"headers imported again ({stats.get('header_imports', '?')} imports in all, the "
                 f"standby's included); on 2 cores that work competes with the requests. "
                 f"LeanInteract does none of it: it drops the steps whose state was lost."
             )
