@@ -17,6 +17,7 @@ from transcripts import TRANSCRIPTS_DIR, require_transcripts
 from leanpool._cli import main
 from leanpool._cli._selftest import EXIT_NO_LEAN
 from leanpool._selftest import CHECKS, SelftestOptions, Target, is_simulator_command, run_check
+from leanpool._selftest._checkpoints import check_checkpoints
 from leanpool._selftest._compare import compare_sessions, split_responses
 from leanpool._selftest._memory_check import check_memory
 from leanpool._selftest._protocol import check_protocol, read_requests, run_test_files
@@ -115,6 +116,7 @@ def test_sim_end_to_end_everything_labelled(
         "simulator agreement": "ok",
         "verdicts": "ok",
         "sandbox": statuses(report)["sandbox"],
+        "checkpoints": "ok",
         "memory": "info",
         "pool": "ok",
     }
@@ -322,3 +324,18 @@ def test_the_simulator_is_recognised_however_it_is_started(tmp_path: Path) -> No
     assert not is_simulator_command([str(other)])
     assert not is_simulator_command(["/bin/sh"])
     assert not is_simulator_command([str(tmp_path / "missing")])
+
+
+def test_checkpoints_round_trip_a_state_and_time_it() -> None:
+    result = check_checkpoints(sim_target(sim_config(pickle_ms=30)), SelftestOptions(timeout=60))
+    assert result.status == "ok", result.summary
+    assert result.details["pickle_ms"] >= 30 and result.details["pickle_bytes"] > 0
+    assert {"unpickle_ms", "tactic_step_ms"} <= set(result.details)
+    assert "pickle" in result.summary and "the tactic step" in result.summary
+
+
+def test_checkpoints_fail_when_the_restored_state_cannot_be_finished() -> None:
+    """A REPL whose restored state does not close as the original would (here: no `simp`)."""
+    target = sim_target(sim_config(closing_tactics=["omega"]))
+    result = check_checkpoints(target, SelftestOptions(timeout=60))
+    assert result.status == "fail" and "simp on the unpickled state" in result.summary

@@ -28,8 +28,9 @@ def add_parser(subparsers: Any) -> None:
         description="Set Lean up, then check: the REPL answers (start-up and import times); "
         "the REPL's own test files replayed live through leanpool; a live session recorded "
         "and replayed by the simulator; the verdict policy's cheats and honest proofs; the "
-        "sandbox; the address space the project's imports need against RLIMIT_AS; a short "
-        "pool run. Exit status: 0 all agree, 1 something disagrees, 2 usage error, "
+        "sandbox; a proof state pickled and unpickled (checkpoints, timed); the address space "
+        "the project's imports need against RLIMIT_AS; a short pool run. Exit status: 0 all "
+        "agree, 1 something disagrees, 2 usage error, "
         f"{EXIT_NO_LEAN} no Lean on this machine (elan not found).",
     )
     add_lean_arguments(parser, simulator=True)

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from leanpool._selftest._agreement import check_agreement
 from leanpool._selftest._answers import check_answers
+from leanpool._selftest._checkpoints import check_checkpoints
 from leanpool._selftest._memory_check import check_memory
 from leanpool._selftest._pool_check import check_pool
 from leanpool._selftest._protocol import check_protocol
@@ -27,6 +28,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("simulator agreement", check_agreement),
     ("verdicts", check_verdicts),
     ("sandbox", check_sandbox),
+    ("checkpoints", check_checkpoints),
     ("memory", check_memory),
     ("pool", check_pool),
 )
