@@ -151,8 +151,10 @@ class WorkerCache(ReplaySessionCache):
 
     # ---------------------------------------------------------------- rebuilding
     def materialize(self, server: object, session_id: int, run_raw: RunRaw) -> int:
-        if session_id in self.header_ids:
-            self._header_used[session_id] = time.monotonic()
+        # A request that names a header, or a state made on one, uses that header.
+        header = session_id if session_id in self.header_ids else self._header_of.get(session_id)
+        if header is not None:
+            self._header_used[header] = time.monotonic()
         if self.get_repl_id(session_id, server) is not None:
             return super().materialize(server, session_id, run_raw)
         target = self._pickles.get(session_id)

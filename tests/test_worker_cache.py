@@ -138,3 +138,36 @@ def test_pickles_go_with_their_session_and_the_directory_with_the_pool(
         pool.run("#eval 1")  # the next task tells the worker
         assert len(pickles_under(private_tmp)) == DEPTH + 1
     assert not list(private_tmp.glob("leanpool-checkpoints-*"))
+
+
+def test_a_spare_warms_the_headers_in_use_most_recent_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Steps on a state made on a header count as uses of that header; a header no request
+    used for HEADER_WARM_SECONDS is left for when it is needed."""
+    from leanpool import _worker_cache
+    from leanpool.protocol import Command
+
+    now = [1000.0]
+    monkeypatch.setattr(_worker_cache.time, "monotonic", lambda: now[0])
+
+    class Server:  # the cache keeps bindings per server, weakly
+        pass
+
+    cache = _worker_cache.WorkerCache()
+    server = Server()
+    header_a = cache.adopt(Command(cmd="import A"))
+    header_b = cache.adopt(Command(cmd="import B"))
+    cache.header_ids |= {header_a, header_b}
+
+    def run_raw(_request: object) -> dict[str, int]:
+        return {"env": 0}
+
+    cache.materialize(server, header_b, run_raw)
+    now[0] += 1
+    cache.materialize(server, header_a, run_raw)
+    answer = cache.add(server, Command(cmd="def x := 1", env=header_b), {"env": 1}, id_base=1 << 20)
+    assert [sid for sid, _ in cache.root_requests()] == [header_a, header_b]
+    now[0] += _worker_cache.HEADER_WARM_SECONDS + 1  # A unused since; B's state used now
+    cache.materialize(server, answer["env"], run_raw)
+    assert [sid for sid, _ in cache.root_requests()] == [header_b]
