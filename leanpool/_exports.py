@@ -112,8 +112,10 @@ def publish(module_name: str) -> None:
         names = list(module.__all__)
     for name in names:
         value = getattr(module, name)
-        if not isinstance(value, (type, types.FunctionType)):
-            continue  # type aliases (`leanpool.protocol.Node`) have no module of their own
+        if isinstance(value, types.GenericAlias) or not isinstance(
+            value, (type, types.FunctionType)
+        ):  # type aliases (`Node`; `Name = list[str]`, a type on Python 3.10) have no module
+            continue
         defined_in = value.__module__
         if defined_in == module_name or defined_in.startswith(module_name + "."):
             value.__module__ = home

@@ -641,9 +641,18 @@ def read_paths(
             paths.append(candidate)
     named = _script_paths(executable)
     paths += named
-    if any(_is_python(os.path.realpath(p)) for p in [executable, *named]):
+    pythons = [p for p in [argv[0] if argv else "", *named] if p and _is_python(p)]
+    if pythons:
         paths += _python_paths()
+    for python in pythons:  # another Python than ours: its environment and its installation
+        paths += [_install_root(python), _install_root(os.path.realpath(python))]
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def _install_root(python: str) -> str:
+    """The directory above a Python's ``bin/``: a virtual environment (``pyvenv.cfg``, its
+    site-packages) or an installation (its ``lib/``, where a shared ``libpython`` lives)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(python)))
 
 
 def _recording_dirs(argv: Sequence[str], cwd: str) -> list[str]:
@@ -673,8 +682,9 @@ def _script_paths(executable: str) -> list[str]:
 
 
 def _is_python(executable: str) -> bool:
-    name = os.path.basename(executable)
-    return name.startswith("python") or executable == os.path.realpath(sys.executable)
+    real = os.path.realpath(executable)
+    names = (os.path.basename(executable), os.path.basename(real))
+    return any(n.startswith("python") for n in names) or real == os.path.realpath(sys.executable)
 
 
 def _python_paths() -> list[str]:

@@ -448,3 +448,24 @@ def test_the_read_rules_cover_a_real_lean_setup(
         assert [severity for severity, _ in messages] == ["error", "error"], messages
     finally:
         server.close()
+
+
+def test_a_repl_run_by_another_python_may_read_its_installation(tmp_path: Path) -> None:
+    """A REPL whose Python is not leanpool's (another virtual environment, another version)
+    loads that installation's shared libpython and site-packages: both roots are readable."""
+    installation = tmp_path / "python3.99"
+    (installation / "bin").mkdir(parents=True)
+    (installation / "lib").mkdir()
+    interpreter = installation / "bin" / "python3.99"
+    interpreter.write_text("")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(interpreter)
+    readable = sandbox_module.read_paths(
+        [str(venv / "bin" / "python"), "-m", "x"], str(tmp_path), {}
+    )
+    assert str(installation) in readable and str(venv) in readable
+    script = tmp_path / "repl"
+    script.write_text(f"#!{venv / 'bin' / 'python'}\nprint()\n")
+    readable = sandbox_module.read_paths([str(script)], str(tmp_path), {})
+    assert str(installation) in readable and str(venv) in readable
