@@ -167,6 +167,8 @@ class Exchange:
                 self._fault(self._protocol_error(exc))
                 return
             for position, response in enumerate(responses):
+                if self.fault is not None:  # the last answer crossed the memory limit
+                    return
                 if not self._awaiting:  # more responses than requests
                     self._fault(self._excess_output(repr(responses[position:])), False)
                     return
@@ -377,6 +379,14 @@ class Exchange:
         return None if timeout is None else self._started_at + timeout
 
     def _resolve(self, response: dict[str, Any]) -> None:
+        if self.rss_limit_bytes is not None:
+            # The watchdog samples between ticks; a request that grows past the limit and
+            # answers before the next sample still crossed it (one read of /proc per answer).
+            rss = self.proc.rss_bytes()
+            if rss > self.rss_limit_bytes:
+                self.proc.kill()
+                self._fault(self._memory_error(rss))
+                return
         index = self._awaiting.popleft()
         self.outcomes[index] = response
         now = time.monotonic()

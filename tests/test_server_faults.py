@@ -247,3 +247,13 @@ def test_async_memory_failure_after_growth_is_retried() -> None:
         assert server.restart_counts["memory"] >= 1
     finally:
         server.kill()
+
+
+def test_a_request_that_answers_above_the_memory_limit_crossed_it() -> None:
+    """The watchdog samples RSS between ticks; a request that grows past the limit and answers
+    before the next sample crossed it all the same (a flaky chaos test on Python 3.12 found
+    one answering under a 50 ms watchdog)."""
+    with LeanServer(sim_config(), rss_limit_mb=150, watchdog_interval=60.0) as server:
+        with pytest.raises(LeanMemoryError, match="above the 150 MB limit"):
+            server.run(Command(cmd="#eval 1 --!sim rss_mb=300"), timeout=30)
+        assert not server.is_alive()  # its memory is not the next request's problem
