@@ -77,6 +77,16 @@ def validation_error(exc: Any) -> HttpError:
     return HttpError(422, detail)
 
 
+def validated(model: Any, body: Any) -> Any:
+    """`body` as pydantic `model`; a 422 (`validation_error`) when it does not fit."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
 def unprocessable(message: str, *loc: str | int) -> HttpError:
     """422 for one problem, in the same shape."""
     return HttpError(422, [{"type": "value_error", "loc": ["body", *loc], "msg": message}])

@@ -38,7 +38,7 @@ from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -49,7 +49,7 @@ from leanpool._errors import (
     PoolShutdownError,
     RequestError,
 )
-from leanpool._serve._http import unprocessable, validation_error
+from leanpool._serve._http import unprocessable, validated
 from leanpool.protocol import parse_request
 
 if TYPE_CHECKING:
@@ -162,11 +162,7 @@ def verify_result(custom_id: str, result: Any, seconds: float, timeout: float | 
 async def api_check(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
-    body = await service.body(request)
-    try:
-        checked = CheckRequest.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    checked: CheckRequest = validated(CheckRequest, await service.body(request))
     timeout = service.settings.request_timeout(checked.timeout)
     submits = [
         partial(_submit, service, snippet.code, checked.infotree, timeout)
@@ -186,11 +182,7 @@ async def api_check(request: Request) -> Response:
 async def verify(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
-    body = await service.body(request)
-    try:
-        checked = VerifyRequestBody.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    checked: VerifyRequestBody = validated(VerifyRequestBody, await service.body(request))
     texts: list[str] = []
     for index, code in enumerate(checked.codes):
         text = code.proof if code.proof is not None else code.code

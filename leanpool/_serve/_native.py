@@ -27,12 +27,12 @@ from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from leanpool._errors import RequestError
-from leanpool._serve._http import unprocessable, validation_error
+from leanpool._serve._http import unprocessable, validated
 from leanpool.protocol import (
     BaseREPLQuery,
     FileCommand,
@@ -96,13 +96,6 @@ class VerifyBody(_Strict):
     timeout: float | None = Field(None, gt=0)
     policy: PolicyBody | None = None
     stream: bool = False
-
-
-def _validated(model: type[Any], body: Any) -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
 
 
 def parse_items(raw: list[Any], sandboxed: bool) -> tuple[list[ItemId], list[BaseREPLQuery]]:
@@ -196,7 +189,7 @@ def verification_result(
 async def batch(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
-    body: BatchBody = _validated(BatchBody, await service.body(request))
+    body: BatchBody = validated(BatchBody, await service.body(request))
     ids, models = parse_items(body.requests, service.settings.sandboxed)
     timeout = service.settings.request_timeout(body.timeout)
     session: HttpSession | None = None
@@ -212,7 +205,7 @@ async def batch(request: Request) -> Response:
 async def open_session(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
-    body: SessionOpenBody = _validated(
+    body: SessionOpenBody = validated(
         SessionOpenBody, await service.body(request, allow_empty=True)
     )
     opened = service.sessions.open(key, body.ttl)
@@ -223,7 +216,7 @@ async def run_in_session(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
     session = service.sessions.get(key, request.path_params["session"])
-    body: SessionRunBody = _validated(SessionRunBody, await service.body(request))
+    body: SessionRunBody = validated(SessionRunBody, await service.body(request))
     ids, models = parse_items(body.requests, service.settings.sandboxed)
     timeout = service.settings.request_timeout(body.timeout)
     submits = [partial(session.session.submit, model, timeout=timeout) for model in models]
@@ -250,7 +243,7 @@ async def close_session(request: Request) -> Response:
 async def verify(request: Request) -> Response:
     service: Service = request.app.state.service
     key = service.authenticate(request)
-    body: VerifyBody = _validated(VerifyBody, await service.body(request))
+    body: VerifyBody = validated(VerifyBody, await service.body(request))
     policy = dict(service.settings.policy)
     if body.policy is not None:
         policy.update(body.policy.model_dump(exclude_none=True))
