@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from leanpool import _worker
 from leanpool._control import ControlPage
+from leanpool._errors import LeanSetupError
 from leanpool._exports import publish
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class WorkerHandle(Protocol):
     """
 
     control: ControlPage | None
+    # Whether the worker may wait for a place to run (a Ray actor waits for a node with the
+    # resources it asked for): the pool sends it work only once its warm-up has answered, and
+    # gives up on it after `placement_timeout` seconds (None: waits as long as it takes).
+    # These two and `node_lost` are read with defaults (False, None, no node is ever lost), so
+    # that a handle written for an earlier leanpool keeps working.
+    needs_placement: bool
+    placement_timeout: float | None
 
     def submit(
         self, items: list[_worker.WorkItem]
@@ -50,6 +58,13 @@ class WorkerHandle(Protocol):
 
     def kill(self, wait: bool = False) -> None:
         """End the worker and its REPL now (`wait`: until the process is gone)."""
+
+    def node_lost(self, node: str | None) -> bool:
+        """Whether the machine `node` (from the worker's report) is gone: the worker died with
+        it, through no fault of the request it ran."""
+
+    def placement(self) -> str:
+        """What the worker asked for to be placed, for error messages."""
 
 
 WorkerFactory = Callable[["LeanREPLConfig", dict[str, Any]], WorkerHandle]
@@ -93,6 +108,8 @@ class LokyWorker:
         _quiet_resource_trackers()
 
         self.control: ControlPage | None = ControlPage()
+        self.needs_placement = False
+        self.placement_timeout: float | None = None
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_worker.initialize,
@@ -118,6 +135,12 @@ class LokyWorker:
 
     def kill(self, wait: bool = False) -> None:
         self._end(wait, kill=True)
+
+    def node_lost(self, node: str | None) -> bool:
+        return False  # this machine
+
+    def placement(self) -> str:
+        return "a local process"
 
     def _end(self, wait: bool, kill: bool) -> None:
         """Ask (or force) the worker to end; with `wait`, return once it has, within
@@ -182,10 +205,26 @@ def loky_worker(config: LeanREPLConfig, server_options: dict[str, Any]) -> Worke
 
 
 class _RayWorkerActor:
-    """The body of a Ray actor: the same process-local worker state as a loky worker."""
+    """The body of a Ray actor: the same process-local worker state as a loky worker.
+
+    The config comes from the driver's machine; where its REPL or project is missing on this
+    node, it is set up here first (`LeanREPLConfig.on_this_machine`). A failed setup does not
+    kill the actor (the pool would only start another one on the same node, again and again):
+    every request sent here gets the error, which names the node and the step.
+    """
 
     def __init__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> None:
-        _worker.initialize(config, server_options, parent_pid=None)
+        import ray
+
+        node: str = ray.get_runtime_context().get_node_id()
+        setup_error: LeanSetupError | None = None
+        try:
+            config = config.on_this_machine()
+        except Exception as exc:
+            setup_error = _node_setup_error(exc, node)
+        _worker.initialize(
+            config, server_options, parent_pid=None, node=node, setup_error=setup_error
+        )
 
     def serve(
         self, items: list[_worker.WorkItem]
@@ -196,26 +235,57 @@ class _RayWorkerActor:
         return _worker.warm_up()
 
 
+def _node_setup_error(error: Exception, node: str) -> LeanSetupError:
+    """`error`, raised while setting the config up on a Ray node, as one naming node and step."""
+    import socket
+
+    step = getattr(error, "step", "") or "set up the REPL and project on this node"
+    return LeanSetupError(
+        f"On Ray node {node} ({socket.gethostname()}), setup failed at: {step}.\n{error}",
+        step=step,
+        command=getattr(error, "command", None),
+        returncode=getattr(error, "returncode", None),
+        output_tail=getattr(error, "output_tail", ""),
+    )
+
+
+# Ray's default for its own placement wait is forever; the pool's, once no worker is up (see
+# `RayWorker`). Long enough for an autoscaler to add a node and for a node's first setup.
+DEFAULT_PLACEMENT_TIMEOUT = 600.0
+
+
 class RayWorker:
     """A slot's worker as a Ray actor, on any node of a Ray cluster.
 
-    The config's paths (REPL binary, project) must be valid on every node that may host a
-    worker: a shared filesystem, or the same setup done on each node. The pool replaces dead
-    actors itself (``max_restarts=0``), exactly as it replaces dead loky workers.
+    Actors are spread over the nodes by default (``scheduling_strategy="SPREAD"``). The config's
+    REPL and project are set up on each node that lacks them (see `_RayWorkerActor`). The pool
+    replaces dead actors itself (``max_restarts=0``), exactly as it replaces dead loky workers;
+    an actor that Ray cannot place waits in Ray's queue, and is sent no work until it runs.
     """
 
+    needs_placement = True
+
     def __init__(
-        self, config: LeanREPLConfig, server_options: dict[str, Any], ray_options: dict[str, Any]
+        self,
+        config: LeanREPLConfig,
+        server_options: dict[str, Any],
+        ray_options: dict[str, Any],
+        placement_timeout: float | None = DEFAULT_PLACEMENT_TIMEOUT,
     ) -> None:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(ignore_reinit_error=True)
-        options = {"num_cpus": 1, "max_restarts": 0, **ray_options}
+        ensure_ray()
+        self.placement_timeout = placement_timeout
+        self._options = {
+            "num_cpus": 1,
+            "max_restarts": 0,
+            "scheduling_strategy": "SPREAD",
+            **ray_options,
+        }
         self.control: ControlPage | None = None  # another machine's memory: Ray watches actors
         self._ray: Any = ray
         actor_class: Any = ray.remote(_RayWorkerActor)
-        self._actor: Any = actor_class.options(**options).remote(config, server_options)
+        self._actor: Any = actor_class.options(**self._options).remote(config, server_options)
 
     def submit(
         self, items: list[_worker.WorkItem]
@@ -237,18 +307,80 @@ class RayWorker:
     def kill(self, wait: bool = False) -> None:
         self._ray.kill(self._actor, no_restart=True)
 
+    def node_lost(self, node: str | None) -> bool:
+        """Asked once the actor died: is its node still in the cluster? (Ray ends a lost node's
+        actors after it marks the node dead, so by then this says so.)"""
+        if node is None:
+            return False
+        try:
+            nodes = self._ray.nodes()
+        except Exception:  # the cluster itself is unreachable: nothing to tell
+            return False
+        return not any(n.get("NodeID") == node and n.get("Alive") for n in nodes)
 
-def ray_backend(**ray_options: Any) -> WorkerFactory:
+    def placement(self) -> str:
+        shown = {k: v for k, v in self._options.items() if k != "max_restarts"}
+        return f"a Ray actor with {shown}"
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Join the Ray already initialized in this process, or start/join one (`address`: Ray's
+    ``ray.init(address=...)``; None: ``RAY_ADDRESS``, else a new local instance)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError("The Ray backend needs Ray: pip install 'leanpool[ray]'") from exc
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True)
+
+
+def ray_backend(
+    address: str | None = None,
+    *,
+    placement_timeout: float | None = DEFAULT_PLACEMENT_TIMEOUT,
+    **actor_options: Any,
+) -> WorkerFactory:
     """Workers as Ray actors: ``LeanPool(config, 64, backend=ray_backend(num_cpus=1))``.
 
-    `ray_options` go to ``actor.options(...)`` (resources, scheduling strategy, runtime env...).
-    Ray is an optional dependency: ``pip install 'leanpool[ray]'``.
+    `address` is Ray's (``"auto"``, ``"ray://head:10001"``...), used only when this process has
+    not called ``ray.init`` itself. `actor_options` go to ``actor.options(...)`` (``num_cpus``,
+    ``memory``, ``resources``, ``scheduling_strategy``, ``runtime_env``...); actors are spread
+    over nodes unless `scheduling_strategy` says otherwise. A worker Ray cannot place waits;
+    once no worker of the pool has been up for `placement_timeout` seconds (None: wait for
+    ever), the requests waiting for one fail with an error naming what was asked for.
+    ``backend="ray"`` is ``ray_backend()``. Ray is optional: ``pip install 'leanpool[ray]'``.
     """
+    ensure_ray(address)
+    if placement_timeout is not None and not placement_timeout > 0:
+        raise ValueError(
+            f"placement_timeout must be a positive number or None, got {placement_timeout!r}"
+        )
 
     def factory(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
-        return RayWorker(config, server_options, ray_options)
+        return RayWorker(config, server_options, actor_options, placement_timeout)
 
     return factory
+
+
+BACKENDS = ("loky", "ray")
+
+
+def worker_factory(backend: str | WorkerFactory | None) -> WorkerFactory:
+    """A pool's `backend` argument as a factory: None or ``"loky"``, ``"ray"``, or a factory."""
+    if backend is None or backend == "loky":
+        return loky_worker
+    if backend == "ray":
+        return ray_backend()
+    if isinstance(backend, str):
+        raise ValueError(
+            f"Unknown backend {backend!r}: use one of {BACKENDS}, "
+            "or a factory such as ray_backend(...)."
+        )
+    if not callable(backend):
+        raise TypeError(
+            f"backend must be one of {BACKENDS} or a worker factory, got {type(backend).__name__}"
+        )
+    return backend
 
 
 publish(__name__)

@@ -142,6 +142,42 @@ class LeanREPLConfig:
         derived._working_dir = launch.cwd
         return derived
 
+    def on_this_machine(self) -> LeanREPLConfig:
+        """This config, valid on the machine that calls it.
+
+        A config travels as plain data: a worker on another machine (a Ray node) gets the one
+        made on the driver. Where its REPL binary and working directory exist, it is returned
+        as is (the same paths, a shared filesystem, or a node set up alike). Otherwise the setup
+        is done again here, with the same arguments: the same steps under the same cache and
+        locks, so several workers on one node set it up once. Raises `LeanSetupError` naming
+        the step that failed, or `ValueError` for what cannot be redone (a ``repl_cmd`` or a
+        `LocalProject` missing here).
+        """
+        launch = self.launch
+        missing = [path for path in (launch.argv[0], launch.cwd) if not os.path.exists(path)]
+        if not missing:
+            return self
+        where = ", ".join(missing)
+        if self.repl_cmd is not None:
+            raise ValueError(
+                f"repl_cmd: {where} does not exist on this machine; a repl_cmd is run as "
+                "given, so it must exist at the same path on every machine."
+            )
+        if self.project is not None and not os.path.isdir(self.project.get_directory()):
+            redo = getattr(self.project, "_setup", None)
+            if redo is None:
+                raise ValueError(
+                    f"The project directory {self.project.get_directory()} does not exist on "
+                    "this machine. A LocalProject must be at the same path on every machine "
+                    "(a shared filesystem); a GitProject or a temporary project is set up on "
+                    "each machine by itself."
+                )
+            redo()
+        derived = copy.copy(self)
+        derived.repl_env = dict(self.repl_env)
+        derived._set_up()
+        return derived
+
     # ---------------------------------------------------------------- LeanInteract's surface
     @property
     def working_dir(self) -> str:

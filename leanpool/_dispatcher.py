@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
@@ -178,6 +179,9 @@ class Dispatcher:
         self._closing = False
         self._service_estimate: float | None = None  # seconds per request in a worker
         self._session_moves = 0
+        # per machine (Ray node id, else host name): requests served, workers lost there
+        self._nodes: dict[str, Counter[str]] = {}
+        self._node_hosts: dict[str, str] = {}
         self._last_publish = 0.0
         self._cancel_queued = False
         self._next_watch = 0.0
@@ -264,6 +268,7 @@ class Dispatcher:
             if now >= self._next_watch:
                 self._next_watch = now + _WAKE_SECONDS
                 self._watch_workers(now)
+                self._watch_placement(now)
                 callback_runner().unstick()
             self._pump()
             if now - self._last_publish > 0.05:
@@ -334,9 +339,10 @@ class Dispatcher:
     def _place(self, session: SessionRecord, first: Pending) -> None:
         """Bind a new session to a slot (`place_session`) at its first request."""
         key = first.header.key if first.header is not None else None
+        running = [slot for slot in self.slots if slot.state is not SlotState.STARTING]
         loads = [
             SlotLoad(slot.index, slot.sessions, key is not None and slot.holds(key), slot.load)
-            for slot in self.slots
+            for slot in running or self.slots  # not on a worker that has no place yet
         ]
         slot = self.slots[place_session(loads)]
         self._bind(session, slot)
@@ -430,16 +436,22 @@ class Dispatcher:
         ahead of it) than on `thief` (its own remaining work, which grows while a task of its
         overruns, so a stuck thief steals nothing) plus rebuilding the states the request names
         from the session's recipes (`_rebuild_cost`)."""
-        per_request = self._service_estimate
-        if per_request is None or self._closing:
+        if self._closing:
             return False
         now = time.monotonic()
+        estimate = self._service_estimate
+        per_request = estimate or 0.0
         thief_busy = thief.busy_for(per_request, now)
         best: tuple[float, SessionRecord, Slot] | None = None
         for victim in self.slots:
             if victim is thief or not victim.pinned:
                 continue
-            busy = victim.busy_for(per_request, now) if victim.state is SlotState.UP else 0.0
+            if victim.state is SlotState.STARTING:
+                busy = math.inf  # a worker waiting for a place (a lost node's): none to expect
+            elif estimate is None:
+                continue  # nothing measured yet to weigh a move with
+            else:
+                busy = victim.busy_for(per_request, now) if victim.state is SlotState.UP else 0.0
             firsts: dict[int, tuple[int, Pending]] = {}
             for position, pending in enumerate(itertools.islice(victim.pinned, _STEAL_SCAN)):
                 session = pending.session
@@ -578,6 +590,7 @@ class Dispatcher:
             return
         self._measure_service(slot, report, results)
         slot.finished(task, report)
+        self._node_tally(report)["served"] += len(results)
         if not task.pendings:  # a warm-up
             return
         by_seq = {pending.seq: pending for pending in task.pendings}
@@ -608,6 +621,8 @@ class Dispatcher:
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
         slot.in_flight.clear()
         serving = slot.serving_ticket()  # before the worker (and its control page) is gone
+        if slot.report is not None:
+            self._node_tally(slot.report)["worker_deaths"] += 1
         self._replace(slot, reason)
         pendings = [p for task in tasks for p in task.pendings]
         self._requeue(pendings, error, serving)
@@ -627,6 +642,65 @@ class Dispatcher:
                 stderr_tail="",
             )
             self._worker_died(slot, error, "unresponsive")
+
+    def _watch_placement(self, now: float) -> None:
+        """Fail the waiting requests once no worker is up and one has waited for a place to
+        run (a Ray node with the resources it asked for) longer than its `placement_timeout`.
+
+        Those workers keep waiting: requests sent later wait for them too, up to the same
+        bound, and run as soon as one of them is placed. While any worker is up, requests
+        wait for it instead (and sessions of unplaced workers move to it, `_steal_for`).
+        """
+        overdue = [
+            (slot, waited) for slot in self.slots if (waited := slot.waiting_for_placement(now))
+        ]
+        if not overdue or any(s.state in (SlotState.UP, SlotState.DRAINING) for s in self.slots):
+            return
+        waiting = [p for q in self._queues.values() for p in q] + [
+            p for slot in self.slots for p in slot.pinned
+        ]
+        if not waiting:
+            return
+        slot, waited = overdue[0]
+        describe = getattr(slot.worker, "placement", None)
+        error = LeanPoolError(
+            f"No pool worker could start: none of the {len(self.slots)} worker(s) has been "
+            f"placed after {waited:.0f} s (placement_timeout); each asked for "
+            f"{describe() if describe else 'a worker'}. Check that the cluster has a node with "
+            "those free resources (`ray status`), or lower what each worker asks for."
+        )
+        logger.warning("%s %d waiting request(s) failed.", error, len(waiting))
+        self._queues.clear()
+        for other in self.slots:
+            other.pinned.clear()
+        for pending in waiting:
+            self._settle(pending, error)
+
+    def _node_tally(self, report: WorkerReport) -> Counter[str]:
+        key = report.node or report.host
+        self._node_hosts[key] = report.host
+        return self._node_tally_for(key)
+
+    def _node_tally_for(self, key: str) -> Counter[str]:
+        tally = self._nodes.get(key)
+        if tally is None:
+            tally = self._nodes[key] = Counter(served=0, worker_deaths=0)
+        return tally
+
+    def _nodes_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per machine: its host, the workers up there now, requests served, workers lost."""
+        up: Counter[str] = Counter()
+        for slot in self.slots:
+            if slot.report is not None:
+                key = slot.report.node or slot.report.host
+                self._node_hosts[key] = slot.report.host
+                self._node_tally_for(key)
+                if slot.state in (SlotState.UP, SlotState.DRAINING):
+                    up[key] += 1
+        return {
+            key: {"host": self._node_hosts[key], "workers": up[key], **tally}
+            for key, tally in self._nodes.items()
+        }
 
     def _replace(self, slot: Slot, reason: str) -> None:
         slot.retire(reason)
@@ -774,6 +848,7 @@ class Dispatcher:
             queued=self._waiting(),
             running=sum(len(task.pendings) for s in self.slots for task in s.in_flight.values()),
             slots=[s.snapshot() for s in self.slots],
+            nodes=self._nodes_snapshot(),
             restarts=Counter(counts.restarts),
             recycles=sum((s.recycles for s in self.slots), Counter()),
             header_imports=counts.header_imports,

@@ -60,7 +60,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from leanpool._arguments import check_timeout
-from leanpool._backends import WorkerFactory, loky_worker
+from leanpool._backends import WorkerFactory, worker_factory
 from leanpool._dispatcher import Dispatcher, DispatcherOptions, Pending, next_seq
 from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
 from leanpool._exports import publish
@@ -150,7 +150,10 @@ class LeanPool:
         progress: show a progress bar in `map`/`batch` (None: when attached to a terminal).
         dedup: run identical requests in flight at the same time once, and answer repeats of
             recent ones from a small cache (responses are deterministic).
-        backend: a factory of worker processes (default: local loky processes).
+        backend: where workers run: ``"loky"`` (default: local processes), ``"ray"`` (Ray
+            actors spread over a Ray cluster's nodes: the Ray this process joined with
+            ``ray.init``, else one started with Ray's defaults), or a factory such as
+            ``ray_backend(address=..., num_cpus=2)``.
         worker_grace: seconds a busy worker may show no sign of life (a heartbeat every 0.2 s),
             or let a request overrun its timeout, before it is killed and replaced; its
             requests run again once on another worker (default 10).
@@ -180,7 +183,7 @@ class LeanPool:
         header_affinity: bool = True,
         progress: bool | None = None,
         dedup: bool = True,
-        backend: WorkerFactory | None = None,
+        backend: str | WorkerFactory | None = None,
         max_batch: int = 64,
         max_in_flight: int | None = None,
         worker_grace: float = 10.0,
@@ -203,6 +206,7 @@ class LeanPool:
         grace = check_timeout(worker_grace, "worker_grace")
         if grace is None:
             raise ValueError("worker_grace must be a finite number of seconds")
+        factory = worker_factory(backend)
         self.config = config
         self.max_workers = max_workers or usable_cpus()
         self.timeout = check_timeout(timeout)
@@ -235,7 +239,7 @@ class LeanPool:
                 result_cache_size=4096 if dedup else 0,
                 worker_grace=grace,
             ),
-            backend or loky_worker,
+            factory,
         )
         _live_pools.add(self)
 

@@ -41,6 +41,7 @@ _FIRST_BEAT_SECONDS = 60.0
 class SlotState(Enum):
     """Where a slot's worker is in its life; only `UP` slots are sent work."""
 
+    STARTING = "starting"  # waits for a place to run (a Ray actor): no work until it answers
     UP = "up"
     DRAINING = "draining"  # served its quota (max_tasks): finishes what it holds, then recycles
     DOWN = "down"  # no worker (not started yet, retired, or stopped)
@@ -90,7 +91,8 @@ class Slot:
         self.generation += 1
         self.started_at = time.monotonic()
         self.worker = self.factory(self.config, self.server_options)
-        self.state = SlotState.UP
+        placed_at_once = not getattr(self.worker, "needs_placement", False)
+        self.state = SlotState.UP if placed_at_once else SlotState.STARTING
         self.headers.clear()
         self.served_this_generation = 0
         if self.max_tasks is not None:
@@ -169,9 +171,34 @@ class Slot:
             worker.control.cancel(pending.ticket)
 
     def serving_ticket(self) -> int | None:
-        """The ticket of the request the worker's REPL serves now (0: none; None: unknown)."""
-        control = self.worker.control if self.worker is not None else None
-        return control.serving() if control is not None else None
+        """The ticket of the request the worker's REPL serves now (0: none; None: unknown).
+
+        A worker without a control page (Ray) cannot tell; but if its whole machine is gone,
+        no request killed it, and none is charged (0)."""
+        worker = self.worker
+        if worker is None:
+            return None
+        if worker.control is not None:
+            return worker.control.serving()
+        node_lost = getattr(worker, "node_lost", None)
+        return 0 if node_lost is not None and node_lost(self.node) else None
+
+    @property
+    def node(self) -> str | None:
+        """The Ray node the current worker runs on (None: local, or not known yet)."""
+        return self.report.node if self.report is not None else None
+
+    def waiting_for_placement(self, now: float) -> float | None:
+        """Seconds a worker waiting for a place has waited past its `placement_timeout`
+        (None: not waiting, or within its time)."""
+        worker = self.worker
+        if self.state is not SlotState.STARTING or worker is None:
+            return None
+        timeout = getattr(worker, "placement_timeout", None)
+        if timeout is None:
+            return None
+        waited = now - self.started_at
+        return waited if waited > timeout else None
 
     def unresponsive(self, now: float, grace: float) -> str | None:
         """Why the worker seems unable to answer (None: it looks fine, or cannot be watched)."""
@@ -220,8 +247,11 @@ class Slot:
         self.in_flight.pop(task.task_id, None)
         if self.in_flight:
             self.running_since = time.monotonic()  # the next task starts running now
-        if report is not None and task.generation == self.generation:
-            self.report = report
+        if task.generation == self.generation:
+            if report is not None:
+                self.report = report
+            if self.state is SlotState.STARTING:  # it runs somewhere now: it may take work
+                self.state = SlotState.UP
         self.served_this_generation += len(task.pendings)
         if (
             self.state is SlotState.UP
@@ -251,6 +281,7 @@ class Slot:
             "state": self.state.value,
             "generation": self.generation,
             "pid": report.pid if report else None,
+            "node": {"id": report.node, "host": report.host} if report else None,
             "repl_pid": report.repl_pid if report else None,
             "rss_mb": round(report.rss_mb, 1) if report else None,
             "in_flight": self.load,

@@ -61,6 +61,9 @@ class PoolStats:
     latency_p99: float | None
     workers: list[dict[str, Any]] = field(default_factory=list)  # per slot: pid, rss_mb, ...
     states_unpickled: int = 0  # session states restored from checkpoints instead of replayed
+    # per machine (Ray node id; the host name for local workers): host, workers up there now,
+    # requests served there, workers lost there
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def failed_total(self) -> int:
@@ -86,6 +89,7 @@ class PoolStats:
             "latency_p90": self.latency_p90,
             "latency_p99": self.latency_p99,
             "workers": [dict(w) for w in self.workers],
+            "nodes": {key: dict(node) for key, node in self.nodes.items()},
         }
 
 
@@ -110,6 +114,7 @@ class StatsBook:
             "session_moves": 0,
             "states_rebuilt": 0,
             "states_unpickled": 0,
+            "nodes": {},
         }
 
     def submitted(self, count: int) -> None:
@@ -167,6 +172,7 @@ class StatsBook:
             latency_p99=percentile(latencies, 0.99),
             workers=list(published["slots"]),
             states_unpickled=published["states_unpickled"],
+            nodes={key: dict(node) for key, node in published["nodes"].items()},
         )
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -101,6 +102,8 @@ class WorkerReport:
     repl_pid: int | None
     rss_mb: float
     counts: WorkerCounts = field(default_factory=WorkerCounts)
+    host: str = ""  # the machine's host name
+    node: str | None = None  # the Ray node id (hex) of a Ray worker; None for a local one
 
 
 class _WorkerState:
@@ -109,8 +112,13 @@ class _WorkerState:
         config: LeanREPLConfig,
         server_options: dict[str, Any],
         control: WorkerControl | None = None,
+        node: str | None = None,
+        setup_error: LeanPoolError | None = None,
     ) -> None:
         self.config = config
+        self.setup_error = setup_error  # every request gets it (a Ray node's failed setup)
+        self.host = socket.gethostname()
+        self.node = node
         server_options = dict(server_options)
         self.server_options = server_options
         self.control = control
@@ -122,6 +130,8 @@ class _WorkerState:
         self.verbatim_imports = 0  # commands that ran with their own import header
 
     def get_server(self) -> AutoLeanServer:
+        if self.setup_error is not None:
+            raise self.setup_error
         if self.server is None:
             from leanpool._auto_server import AutoLeanServer
 
@@ -167,6 +177,8 @@ class _WorkerState:
                 timed_imports=self.cache.timed_imports,
                 states_unpickled=self.cache.states_unpickled,
             ),
+            host=self.host,
+            node=self.node,
         )
 
 
@@ -192,13 +204,15 @@ def initialize(
     server_options: dict[str, Any],
     parent_pid: int | None,
     control_path: str | None = None,
+    node: str | None = None,
+    setup_error: LeanPoolError | None = None,
 ) -> None:
     """Worker start-up: store the config (no setup here: failures would not be reported).
 
     With `parent_pid` (loky), also die with the parent: the kernel kills this process when the
     parent dies (Linux; even a stopped worker), and a thread checks as well (elsewhere, and to end
     the REPL first). With `control_path`, beat the heartbeat the parent watches. Ray manages its
-    actors itself.
+    actors itself; a Ray worker names its `node`, and the `setup_error` its requests get.
     """
     global _state
     with contextlib.suppress(ValueError):  # only possible in the main thread
@@ -206,7 +220,7 @@ def initialize(
     if parent_pid is not None:
         die_with_parent(parent_pid)
     control = WorkerControl(control_path) if control_path is not None else None
-    _state = _WorkerState(config, server_options, control)
+    _state = _WorkerState(config, server_options, control, node, setup_error)
     if parent_pid is not None or control is not None:
         threading.Thread(
             target=_watch,

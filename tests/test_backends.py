@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 
@@ -71,7 +72,7 @@ def ray_session() -> Iterator[None]:
 
 @pytest.mark.allow_leftover_processes  # Ray's daemons live for the module; checked at its end
 def test_pool_on_ray_actors(ray_session: None) -> None:
-    from leanpool._backends import ray_backend
+    from leanpool import ray_backend
 
     with LeanPool(sim_config(), 2, timeout=30, backend=ray_backend()) as pool:
         results = list(pool.map([f"#eval {i} * 11" for i in range(60)]))
@@ -82,3 +83,18 @@ def test_pool_on_ray_actors(ray_session: None) -> None:
         after = list(pool.map([f"#eval {i} + 500" for i in range(40)]))
         assert [eval_value(r) for r in after] == [str(i + 500) for i in range(40)]
         assert pool.stats().recycles.get("worker_died") == 1
+
+
+def test_an_unknown_backend_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"Unknown backend 'dask': use one of \('loky', 'ray'\)"):
+        LeanPool(sim_config(), 1, backend="dask")
+    with pytest.raises(TypeError, match="backend must be one of"):
+        LeanPool(sim_config(), 1, backend=42)  # type: ignore[arg-type]
+
+
+def test_backend_loky_by_name_is_the_default() -> None:
+    with LeanPool(sim_config(), 1, timeout=30, backend="loky") as pool:
+        assert eval_value(pool.run("#eval 6 * 7")) == "42"
+        (worker,) = pool.stats().workers
+        assert worker["node"] == {"id": None, "host": socket.gethostname()}
+        assert list(pool.stats().nodes) == [socket.gethostname()]

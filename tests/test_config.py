@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -464,3 +465,48 @@ def test_leaninteract_s_offline_recipe_runs_without_elan_or_lean(
     else:
         assert sent["incrementality"] is True
         assert sent["setOptions"] == [[["Elab", "async"], True]]
+
+
+# --------------------------------------------------------------------------- on another machine
+def test_on_a_machine_that_has_its_paths_the_config_is_used_as_is(fakes: FakeTools) -> None:
+    config = LeanREPLConfig(lean_version="v4.19.0")
+    fakes.clear_log()
+    assert config.on_this_machine() is config
+    assert fakes.actions() == []
+
+
+def test_a_machine_without_the_repl_build_sets_it_up_again(fakes: FakeTools) -> None:
+    """What a Ray node that lacks the driver's REPL build does with the driver's config: the
+    same setup, from the same arguments (here the build is deleted to stand for that node)."""
+    config = LeanREPLConfig(lean_version="v4.19.0")
+    moved = pickle.loads(pickle.dumps(config))
+    shutil.rmtree(config.working_dir)
+    fakes.clear_log()
+    here = moved.on_this_machine()
+    assert here is not moved and moved.launch == config.launch  # the original is untouched
+    assert "lake build" in fakes.actions()  # rebuilt here (Lean's environment is cached)
+    assert Path(here.launch.argv[0]).is_file()
+    assert here.lean_version == "v4.19.0"
+    fakes.clear_log()
+    assert here.on_this_machine() is here  # set up once: the next worker there finds it
+    assert fakes.actions() == []
+
+
+def test_a_repl_cmd_missing_on_this_machine_is_a_clear_error(tmp_path: Path) -> None:
+    tool = tmp_path / "my-repl"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    config = LeanREPLConfig(repl_cmd=[str(tool)])
+    tool.unlink()
+    with pytest.raises(ValueError, match="same path on every machine"):
+        config.on_this_machine()
+
+
+def test_a_local_project_missing_on_this_machine_is_a_clear_error(
+    fakes: FakeTools, tmp_path: Path
+) -> None:
+    project = LocalProject(directory=make_project(tmp_path / "proj", "v4.19.0"), auto_build=False)
+    config = LeanREPLConfig(project=project)
+    shutil.rmtree(tmp_path / "proj")
+    with pytest.raises(ValueError, match="LocalProject must be at the same path"):
+        config.on_this_machine()

@@ -223,10 +223,7 @@ def _make_pool(args: argparse.Namespace, config: Any, settings: Any) -> Any:
     from leanpool._pool import LeanPool
 
     options: dict[str, Any] = sandbox_options(args)
-    if args.backend == "ray":
-        from leanpool._backends import ray_backend
-
-        options["backend"] = ray_backend()
+    options["backend"] = args.backend
     return LeanPool(
         config,
         args.workers,
