@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
@@ -274,7 +275,6 @@ class RayWorker:
     ) -> None:
         import ray
 
-        ensure_ray()
         self.placement_timeout = placement_timeout
         self._options = {
             "num_cpus": 1,
@@ -323,15 +323,68 @@ class RayWorker:
         return f"a Ray actor with {shown}"
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Join the Ray already initialized in this process, or start/join one (`address`: Ray's
-    ``ray.init(address=...)``; None: ``RAY_ADDRESS``, else a new local instance)."""
-    try:
+class _OwnedRay:
+    """The Ray instance leanpool started in this process (``ray.init`` when none was), ended
+    once the last pool using it shuts down: processes leanpool starts are leanpool's to end. A
+    Ray the user initialized is never ended by leanpool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+
+    def acquire(self, address: str | None) -> bool:
+        """Make sure Ray is initialized; True when this caller now holds one we started."""
+        try:
+            import ray
+        except ImportError as exc:
+            raise ImportError("The Ray backend needs Ray: pip install 'leanpool[ray]'") from exc
+        with self._lock:
+            if not ray.is_initialized():
+                ray.init(address=address)
+                self._holders = 0
+            elif self._holders == 0:
+                return False  # the user's (or a pool's whose Ray was ended and started again)
+            self._holders += 1
+            return True
+
+    def release(self) -> None:
         import ray
-    except ImportError as exc:
-        raise ImportError("The Ray backend needs Ray: pip install 'leanpool[ray]'") from exc
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True)
+
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                ray.shutdown()
+
+
+_owned_ray = _OwnedRay()
+
+
+class RayBackend:
+    """What `ray_backend` returns: a worker factory (see there). Each pool using it `open`s it
+    first, which joins or starts Ray, and calls what `open` returned at shutdown, which ends
+    the Ray instance it started once no other pool uses it."""
+
+    def __init__(
+        self,
+        address: str | None,
+        placement_timeout: float | None,
+        actor_options: dict[str, Any],
+    ) -> None:
+        if placement_timeout is not None and not placement_timeout > 0:
+            raise ValueError(
+                f"placement_timeout must be a positive number of seconds or None, got "
+                f"{placement_timeout!r}"
+            )
+        self.address = address
+        self.placement_timeout = placement_timeout
+        self.actor_options = actor_options
+
+    def open(self) -> Callable[[], None] | None:
+        """Join Ray, or start it; the release to call at the pool's end, if it was started."""
+        return _owned_ray.release if _owned_ray.acquire(self.address) else None
+
+    def __call__(self, config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
+        return RayWorker(config, server_options, self.actor_options, self.placement_timeout)
 
 
 def ray_backend(
@@ -339,27 +392,20 @@ def ray_backend(
     *,
     placement_timeout: float | None = DEFAULT_PLACEMENT_TIMEOUT,
     **actor_options: Any,
-) -> WorkerFactory:
+) -> RayBackend:
     """Workers as Ray actors: ``LeanPool(config, 64, backend=ray_backend(num_cpus=1))``.
 
-    `address` is Ray's (``"auto"``, ``"ray://head:10001"``...), used only when this process has
-    not called ``ray.init`` itself. `actor_options` go to ``actor.options(...)`` (``num_cpus``,
-    ``memory``, ``resources``, ``scheduling_strategy``, ``runtime_env``...); actors are spread
-    over nodes unless `scheduling_strategy` says otherwise. A worker Ray cannot place waits;
-    once no worker of the pool has been up for `placement_timeout` seconds (None: wait for
-    ever), the requests waiting for one fail with an error naming what was asked for.
+    Each pool joins Ray as this process initialized it (``ray.init(...)`` before); else it
+    starts it with `address` (Ray's: ``"auto"``, ``"ray://head:10001"``; None: ``RAY_ADDRESS``,
+    else a new local instance) and shuts it down with the last pool that uses it. `actor_options`
+    go to ``actor.options(...)`` (``num_cpus``, ``memory``, ``resources``,
+    ``scheduling_strategy``, ``runtime_env``...); actors are spread over nodes unless
+    `scheduling_strategy` says otherwise. A worker Ray cannot place waits; once no worker of
+    the pool is up and one has waited `placement_timeout` seconds (None: for ever), the
+    requests waiting for a worker fail with an error naming what was asked for.
     ``backend="ray"`` is ``ray_backend()``. Ray is optional: ``pip install 'leanpool[ray]'``.
     """
-    ensure_ray(address)
-    if placement_timeout is not None and not placement_timeout > 0:
-        raise ValueError(
-            f"placement_timeout must be a positive number or None, got {placement_timeout!r}"
-        )
-
-    def factory(config: LeanREPLConfig, server_options: dict[str, Any]) -> WorkerHandle:
-        return RayWorker(config, server_options, actor_options, placement_timeout)
-
-    return factory
+    return RayBackend(address, placement_timeout, actor_options)
 
 
 BACKENDS = ("loky", "ray")

@@ -229,18 +229,20 @@ class LeanPool:
         self._sessions = itertools.count(1)
         self._session_requests = itertools.count(1)
         self._verifier: Verifier | None = None
-        self._dispatcher = Dispatcher(
-            config,
-            worker_options,
-            DispatcherOptions(
-                workers=self.max_workers,
-                max_batch=max_batch,
-                max_tasks_per_worker=max_tasks_per_worker,
-                result_cache_size=4096 if dedup else 0,
-                worker_grace=grace,
-            ),
-            factory,
+        options = DispatcherOptions(
+            workers=self.max_workers,
+            max_batch=max_batch,
+            max_tasks_per_worker=max_tasks_per_worker,
+            result_cache_size=4096 if dedup else 0,
+            worker_grace=grace,
         )
+        opening = getattr(factory, "open", None)  # e.g. join or start Ray
+        self._release_backend: Callable[[], None] | None = opening() if opening else None
+        try:
+            self._dispatcher = Dispatcher(config, worker_options, options, factory)
+        except BaseException:
+            self._close_backend()
+            raise
         _live_pools.add(self)
 
     # ================================================================ submitting
@@ -458,12 +460,20 @@ class LeanPool:
         if wait:
             _live_pools.discard(self)
             self._remove_checkpoints()
+            self._close_backend()
 
     def _terminate(self) -> None:
         """Fast teardown: cancel what waits, fail what runs, kill workers and REPLs."""
         self._dispatcher.shutdown(wait=True, cancel_futures=True, kill=True)
         _live_pools.discard(self)
         self._remove_checkpoints()
+        self._close_backend()
+
+    def _close_backend(self) -> None:
+        """End what the backend started for this pool (a Ray instance, see `ray_backend`)."""
+        release, self._release_backend = self._release_backend, None
+        if release is not None:
+            release()
 
     def _remove_checkpoints(self) -> None:
         if self._checkpoints is not None:

@@ -78,6 +78,26 @@ def test_backend_ray_joins_the_cluster_and_spreads_workers_over_its_nodes(
         assert set(nodes) == {two_nodes.head_id, two_nodes.other_id}
         assert sum(n["served"] for n in nodes.values()) == 40
         assert all(n["workers"] == 1 and n["served"] > 0 for n in nodes.values())
+    assert ray.is_initialized()  # the user's Ray: the pool only joined it
+
+
+def test_backend_ray_without_ray_starts_one_and_ends_it_at_shutdown() -> None:
+    assert not ray.is_initialized()
+    with LeanPool(sim_config(), 1, timeout=30, progress=False, backend="ray") as pool:
+        assert ray.is_initialized()
+        assert eval_value(pool.run("#eval 7 * 6")) == "42"
+    assert not ray.is_initialized()  # and conftest checks that no Ray process is left
+
+
+def test_headers_are_imported_once_across_nodes(two_nodes: TwoNodes) -> None:
+    config = sim_config(imports={"HeaderA": (300, 10), "HeaderB": (300, 10)})
+    commands = [f"import Header{'AB'[i % 2]}\n#eval {i}" for i in range(40)]
+    with LeanPool(config, 2, timeout=30, progress=False, backend="ray") as pool:
+        wait_until_up(pool, 2)
+        assert [eval_value(r) for r in pool.map(commands)] == [str(i) for i in range(40)]
+        stats = pool.stats()
+        assert stats.header_imports == 2, stats  # each header on one node, once
+        assert {w["node"]["id"] for w in stats.workers} == {two_nodes.head_id, two_nodes.other_id}
 
 
 def test_a_node_lost_mid_batch_costs_no_request(two_nodes: TwoNodes) -> None:
@@ -100,6 +120,10 @@ def test_a_node_lost_mid_batch_costs_no_request(two_nodes: TwoNodes) -> None:
         assert stats.nodes[two_nodes.other_id]["workers"] == 0
         assert stats.done == 120 and stats.ok == 120
         assert [w["state"] for w in stats.workers].count("starting") == 1  # waits for room
+        added = two_nodes.cluster.add_node(num_cpus=1)  # room again: the replacement goes there
+        workers = wait_until_up(pool, 2)
+        assert {w["node"]["id"] for w in workers} == {two_nodes.head_id, added.node_id}
+        assert eval_value(pool.run("#eval 5 * 5")) == "25"
 
 
 def test_a_node_lost_mid_batch_is_charged_to_no_request(two_nodes: TwoNodes) -> None:
