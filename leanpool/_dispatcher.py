@@ -179,6 +179,7 @@ class Dispatcher:
         self._closing = False
         self._service_estimate: float | None = None  # seconds per request in a worker
         self._session_moves = 0
+        self._retried = 0  # requests sent again because their worker was lost
         # per machine (Ray node id, else host name): requests served, workers lost there
         self._nodes: dict[str, Counter[str]] = {}
         self._node_hosts: dict[str, str] = {}
@@ -744,6 +745,7 @@ class Dispatcher:
                     ),
                 )
             else:
+                self._retried += 1
                 self._enqueue(pending, front=True)
 
     def _settle(self, pending: Pending, result: Any, record: bool = True) -> None:
@@ -853,6 +855,7 @@ class Dispatcher:
             recycles=sum((s.recycles for s in self.slots), Counter()),
             header_imports=counts.header_imports,
             session_moves=self._session_moves,
+            retried=self._retried,
             states_rebuilt=counts.states_rebuilt,
             states_unpickled=counts.states_unpickled,
         )

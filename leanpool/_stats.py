@@ -61,6 +61,7 @@ class PoolStats:
     latency_p99: float | None
     workers: list[dict[str, Any]] = field(default_factory=list)  # per slot: pid, rss_mb, ...
     states_unpickled: int = 0  # session states restored from checkpoints instead of replayed
+    retried: int = 0  # requests sent again because the worker they were sent to was lost
     # per machine (Ray node id; the host name for local workers): host, workers up there now,
     # requests served there, workers lost there
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class PoolStats:
             "latency_p90": self.latency_p90,
             "latency_p99": self.latency_p99,
             "workers": [dict(w) for w in self.workers],
+            "retried": self.retried,
             "nodes": {key: dict(node) for key, node in self.nodes.items()},
         }
 
@@ -114,6 +116,7 @@ class StatsBook:
             "session_moves": 0,
             "states_rebuilt": 0,
             "states_unpickled": 0,
+            "retried": 0,
             "nodes": {},
         }
 
@@ -172,6 +175,7 @@ class StatsBook:
             latency_p99=percentile(latencies, 0.99),
             workers=list(published["slots"]),
             states_unpickled=published["states_unpickled"],
+            retried=published["retried"],
             nodes={key: dict(node) for key, node in published["nodes"].items()},
         )
 

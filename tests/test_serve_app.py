@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -214,6 +215,10 @@ def test_health_stats_and_metrics(service: Served) -> None:
     )
     assert "# TYPE leanpool_http_request_seconds histogram" in lines
     assert any(s.startswith("leanpool_pool_worker_rss_bytes") for s in samples)
+    host = socket.gethostname()
+    served = [s for s in samples if s.startswith("leanpool_pool_node_served_total{")]
+    assert served and all(f'node="{host}",host="{host}"' in s for s in served), served
+    assert "leanpool_pool_retried_total 0" in samples
 
 
 def test_access_log_has_one_json_line_per_request(service: Served) -> None:

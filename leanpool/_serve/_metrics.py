@@ -141,6 +141,7 @@ def _pool_families(pool: dict[str, Any]) -> list[str]:
         ("session_moves", "counter", "Sessions taken over by another worker."),
         ("states_rebuilt", "counter", "Session states replayed on a new REPL."),
         ("states_unpickled", "counter", "Session states restored from checkpoints."),
+        ("retried", "counter", "Requests sent again because their worker was lost."),
         ("queued", "gauge", "Requests waiting for a worker."),
         ("running", "gauge", "Requests on a worker."),
     ):
@@ -172,6 +173,15 @@ def _pool_families(pool: dict[str, Any]) -> list[str]:
     one(
         "leanpool_pool_worker_rss_bytes", "gauge", "Resident memory of each worker's REPL.", workers
     )
+    nodes = sorted((pool.get("nodes") or {}).items())
+    for key, help_text in (
+        ("served", "Requests served on each machine (Ray node id, or host)."),
+        ("worker_deaths", "Workers lost on each machine (Ray node id, or host)."),
+    ):
+        samples = [
+            (_labels(node=node, host=str(v.get("host"))), v.get(key, 0)) for node, v in nodes
+        ]
+        one(f"leanpool_pool_node_{key}_total", "counter", help_text, samples)
     return out
 
 
