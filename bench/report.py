@@ -60,6 +60,13 @@ TARGETS = (
         meaning="LeanPool with 2 workers / (2 x single LeanServer), cpu_ms=20, throughput",
     ),
     Target(
+        "ray_vs_loky_throughput",
+        "s2_scaling",
+        0.8,
+        meaning="LeanPool with the Ray backend (2 workers, a local Ray) / LeanPool with loky (2 "
+        "workers, interleaved with it while Ray runs), cpu_ms=20, throughput",
+    ),
+    Target(
         "speedup_vs_seed_recipe",
         "s3_imports",
         10.0,
@@ -166,6 +173,7 @@ def ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
         "scaling_efficiency_2w": _get(
             scenarios, "s2_scaling", "scaling_efficiency", f"leanpool_{workers}w"
         ),
+        "ray_vs_loky_throughput": _get(scenarios, "s2_scaling", "ray_vs_loky_throughput"),
         "speedup_vs_seed_recipe": _get(
             scenarios, "s3_imports", "time_vs_leanpool_affinity", "seed_recipe"
         ),
@@ -198,6 +206,9 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
             "s2_scaling",
             "scaling_efficiency",
             f"leaninteract_{workers}w_vs_leaninteract_single",
+        ),
+        "ray_vs_loky_throughput_loky_alone": _get(
+            scenarios, "s2_scaling", "ray_vs_loky_throughput_loky_alone"
         ),
         "speedup_vs_leaninteract_pool_imports": _get(
             scenarios, "s3_imports", "time_vs_leanpool_affinity", "leaninteract_pool"
@@ -298,6 +309,9 @@ def build(
 def _findings(scenarios: dict[str, Any]) -> list[str]:
     """Notes without which a headline ratio would mislead."""
     notes: list[str] = []
+    ray_skipped = _get(scenarios, "s2_scaling", "ray_skipped")
+    if ray_skipped:
+        notes.append(f"Scenario 2 did not measure the Ray backend: {ray_skipped}.")
     rl = {v["name"]: v for v in _get(scenarios, "s7_rl", "variants") or []}
     li, lp = rl.get(LEANINTERACT), rl.get(RL_CONFIGURATION)
     planned = _get(scenarios, "s7_rl", "plan", "requests")
@@ -483,6 +497,15 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if name == "s2_scaling":
         lines.append(f"Scaling efficiency: {_fmt(result.get('scaling_efficiency'))}.")
+        if result.get("ray_skipped"):
+            lines.append(f"Ray backend not measured: {result['ray_skipped']}.")
+        elif "ray_vs_loky_throughput" in result:
+            lines.append(
+                f"Ray backend's throughput / loky's: "
+                f"{_fmt(result.get('ray_vs_loky_throughput'))} with loky measured while Ray "
+                f"runs, {_fmt(result.get('ray_vs_loky_throughput_loky_alone'))} with loky "
+                f"measured before Ray started."
+            )
     elif name == "s3_imports":
         lines.append(
             f"Time relative to leanpool with affinity: "

@@ -18,6 +18,7 @@ RATIO_KEYS = {
     "throughput_trivial_1w_vs_raw",
     "throughput_trivial_1w_sequential_vs_raw",
     "scaling_efficiency_2w",
+    "ray_vs_loky_throughput",
     "speedup_vs_seed_recipe",
     "affinity_vs_blind",
     "faults_throughput_retained",
@@ -100,6 +101,15 @@ def test_ratios_and_targets_have_the_documented_keys(
     for key in leanpool_only | {"faults_throughput_retained", "json_parse_shallow_vs_json_loads"}:
         assert isinstance(report["ratios"][key], float) and report["ratios"][key] > 0, key
     assert "speedup_vs_leaninteract_pool" not in report["ratios"]  # retired (issue 14)
+    s2 = report["scenarios"]["s2_scaling"]
+    if s2["ray_skipped"] is None:  # Ray installed: it ran, and loky beside it
+        ray_ratio = report["ratios"]["ray_vs_loky_throughput"]
+        assert isinstance(ray_ratio, float) and ray_ratio > 0
+        assert {"leanpool_LeanPool_2w_ray", "leanpool_LeanPool_2w_loky_ray_running"} <= {
+            v["name"] for v in s2["variants"]
+        }
+    else:
+        assert report["ratios"]["ray_vs_loky_throughput"] is None
     machine = report["machine"]
     assert machine["cores"] and machine["python"] and "leanpool" in machine["packages"]
 

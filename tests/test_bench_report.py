@@ -25,6 +25,7 @@ HEADLINE = {
     "throughput_trivial_1w_vs_raw": ">= 0.9",
     "throughput_trivial_1w_sequential_vs_raw": ">= 0.5",
     "scaling_efficiency_2w": ">= 0.9",
+    "ray_vs_loky_throughput": ">= 0.8",
     "speedup_vs_seed_recipe": ">= 10",
     "affinity_vs_blind": ">= 1.5",
     "faults_throughput_retained": ">= 0.95",
@@ -102,6 +103,9 @@ def _scenarios(with_leaninteract: bool = True) -> dict[str, Any]:
                 "leanpool_2w": 0.93,
                 "leaninteract_2w_vs_leaninteract_single": 0.96,
             },
+            "ray_skipped": None,
+            "ray_vs_loky_throughput": 0.87,
+            "ray_vs_loky_throughput_loky_alone": 0.84,
         },
         "s3_imports": {
             "variants": [],
@@ -177,6 +181,7 @@ def test_each_headline_ratio_reads_its_own_measurement() -> None:
         "throughput_trivial_1w_vs_raw": 0.91,
         "throughput_trivial_1w_sequential_vs_raw": 0.52,
         "scaling_efficiency_2w": 0.93,
+        "ray_vs_loky_throughput": 0.87,  # loky measured beside Ray, not the 0.84 before it
         "speedup_vs_seed_recipe": 33.0,
         "affinity_vs_blind": 26.0,
         "faults_throughput_retained": 0.96,
@@ -188,6 +193,7 @@ def test_each_headline_ratio_reads_its_own_measurement() -> None:
         "speedup_vs_kimina_server": 5.5,
         "lost_results": 0,
     }
+    assert built["extra_ratios"]["ray_vs_loky_throughput_loky_alone"] == 0.84
     assert built["extra_ratios"]["useful_results_per_s_vs_leaninteract_defaults"] == round(
         7.0 / 3.0, 3
     )
@@ -202,6 +208,8 @@ def test_each_headline_ratio_reads_its_own_measurement() -> None:
     [
         ("throughput_trivial_1w_vs_raw", 0.89, False),
         ("throughput_trivial_1w_sequential_vs_raw", 0.49, False),
+        ("ray_vs_loky_throughput", 0.79, False),
+        ("ray_vs_loky_throughput", 0.8, True),
         ("faults_throughput_retained", 0.94, False),
         ("speedup_vs_leaninteract_pool_nofaults", 1.49, False),
         ("useful_results_per_s_vs_leaninteract", 1.99, False),
@@ -239,6 +247,23 @@ def test_without_leaninteract_its_ratios_are_none() -> None:
     assert isinstance(built["ratios"]["rl_floor_vs_leanpool"], float)
     assert built["scenarios"]["s7_rl"]["latency"]["leanpool_standby"]["nofaults"]["p90"] == 302
     assert "leaninteract" not in built["scenarios"]["s7_rl"]["latency"]
+
+
+def test_without_ray_its_ratio_is_none_and_a_note_says_why() -> None:
+    scenarios = _scenarios()
+    built = _build(scenarios)
+    assert not any("Ray backend" in note for note in built["notes"])
+    assert "Ray backend's throughput / loky's: 0.87" in report.markdown(built, [])
+    why = "Ray is not installed (pip install 'leanpool[ray]'): No module named 'ray'"
+    scenarios["s2_scaling"].update(
+        ray_skipped=why, ray_vs_loky_throughput=None, ray_vs_loky_throughput_loky_alone=None
+    )
+    built = _build(scenarios)
+    assert built["ratios"]["ray_vs_loky_throughput"] is None
+    assert built["targets"]["ray_vs_loky_throughput"]["met"] is None
+    assert built["extra_ratios"]["ray_vs_loky_throughput_loky_alone"] is None
+    assert f"Scenario 2 did not measure the Ray backend: {why}." in built["notes"]
+    assert f"Ray backend not measured: {why}." in report.markdown(built, [])
 
 
 def test_scenario_7_reports_latency_with_and_without_faults() -> None:

@@ -5,11 +5,20 @@ it. Pools are driven closed-loop with 4 requests in flight per worker (enough to
 worker busy, few enough that latency means service time plus a short wait). LeanInteract's
 `LeanServerPool` gets the same closed loop from a thread per in-flight request (its `run` blocks).
 Every variant's throughput is the best of `repeats` interleaved runs (the machine is shared).
+
+Then the same commands on `workers` workers with the Ray backend (``backend="ray"``), against a
+local Ray the scenario starts (``ray.init(address="local", num_cpus=workers)``: never another
+process's cluster) and shuts down before it returns. Ray's own processes (GCS, raylet, agents)
+run beside the pools while it is up, so the loky pool is measured again then, interleaved with
+the Ray pool: `ray_vs_loky_throughput` divides the two, same commands, same background. Ray is
+started only after the measurements above, so that its processes do not slow them. Without Ray
+installed (or when it cannot start) that part is skipped and `ray_skipped` says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -19,6 +28,8 @@ from bench.scenarios import Context
 from bench.systems import leaninteract_config, leanpool_config, warm_leanpool
 
 IN_FLIGHT_PER_WORKER = 4
+RAY = "leanpool_LeanPool_{k}w_ray"  # the Ray backend's variant
+LOKY_BESIDE_RAY = "leanpool_LeanPool_{k}w_loky_ray_running"  # loky, interleaved with it
 
 
 def _commands(base: int, count: int, cpu_ms: int) -> list[str]:
@@ -104,6 +115,8 @@ def run(ctx: Context) -> dict[str, Any]:
                         ctx.deadline_s,
                     ),
                 )
+        ray_skipped, ray_repeats = _ray_runs(ctx, config, pools[workers])
+        repeats.update(ray_repeats)
     runs = [best_of(measured) for measured in repeats.values()]
 
     by_name = {r.name: r for r in runs}
@@ -115,6 +128,13 @@ def run(ctx: Context) -> dict[str, Any]:
     def efficiency(name: str, workers: int, base: float | None) -> float | None:
         rate = by_name[name].throughput if name in by_name else None
         return round(rate / (workers * base), 4) if rate and base else None
+
+    ray_rate = by_name[RAY.format(k=workers)].throughput if not ray_skipped else None
+    loky_beside = by_name.get(LOKY_BESIDE_RAY.format(k=workers))
+    loky_alone = by_name.get(f"leanpool_LeanPool_{workers}w")
+
+    def over(rate: float | None, base: Run | None) -> float | None:
+        return round(rate / base.throughput, 4) if rate and base and base.throughput else None
 
     return {
         "description": f"distinct CPU-bound commands (cpu_ms={cpu_ms}); ideal = k x single rate",
@@ -133,8 +153,58 @@ def run(ctx: Context) -> dict[str, Any]:
                 f"leaninteract_LeanServerPool_{workers}w", workers, li_single_rate
             ),
         },
+        "ray_skipped": ray_skipped,
+        "ray_vs_loky_throughput": over(ray_rate, loky_beside),
+        "ray_vs_loky_throughput_loky_alone": over(ray_rate, loky_alone),
         "_plot": {
             "throughput": {r.name: r.throughput for r in runs},
             "ideal": {f"{k}w": k * single_rate for k in sorted({1, workers})},
         },
     }
+
+
+def _ray_runs(ctx: Context, config: Any, loky_pool: Any) -> tuple[str | None, dict[str, list[Run]]]:
+    """The Ray backend's runs and loky's beside them (the module's docstring): why they were
+    skipped (None if they were not), and the runs by variant (none when skipped). Ray is shut
+    down before this returns, whatever happened."""
+    from leanpool import LeanPool
+
+    sizes, workers = ctx.sizes, ctx.workers
+    n, cpu_ms = sizes.cpu_requests, sizes.cpu_ms
+    repeats: dict[str, list[Run]] = {}
+    try:
+        import ray
+    except ImportError as exc:
+        why = f"Ray is not installed (pip install 'leanpool[ray]'): {exc}"
+        ctx.log(f"s2: Ray backend skipped: {why}")
+        return why, {}
+    try:
+        # "local": a new instance of our own, even where another process runs one
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        with LeanPool(config, max_workers=workers, backend="ray", progress=False) as ray_pool:
+            warm_leanpool(ray_pool, workers)
+            warm_leanpool(loky_pool, workers)
+            variants = [
+                (0, RAY.format(k=workers), ray_pool),
+                (1_000_000, LOKY_BESIDE_RAY.format(k=workers), loky_pool),
+            ]
+            for repeat in range(sizes.repeats):
+                ctx.log(f"s2: Ray backend and loky, {workers} workers, repetition {repeat + 1}")
+                base = 50_000_000 + repeat * 10_000_000  # commands distinct from all above
+                for offset, name, pool in variants[:: 1 if repeat % 2 == 0 else -1]:
+                    repeats.setdefault(name, []).append(
+                        drive_window(
+                            Run(name),
+                            pool.submit,
+                            _commands(base + offset, n, cpu_ms),
+                            IN_FLIGHT_PER_WORKER * workers,
+                            ctx.deadline_s,
+                        )
+                    )
+    except Exception as exc:  # the loky measurements above still stand
+        ctx.log(f"s2: the Ray backend's run failed:\n{traceback.format_exc()}")
+        return f"the Ray backend's run failed: {type(exc).__name__}: {exc}", {}
+    finally:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+    return None, repeats
