@@ -54,7 +54,8 @@ def test_loky_still_exposes_what_a_bounded_end_needs() -> None:
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'leanpool[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # "local": a Ray of our own, never a cluster another process on this machine runs
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
     deadline = time.monotonic() + 10
