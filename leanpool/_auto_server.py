@@ -59,7 +59,7 @@ from leanpool._errors import (
 )
 from leanpool._exports import publish
 from leanpool._ids import copy_id_containers, request_id_fields, response_id_paths, set_path
-from leanpool._memory import system_memory_fraction
+from leanpool._memory import MemoryMetric, system_memory_fraction
 from leanpool._sandbox import SandboxMode
 from leanpool._server import LeanServer, MemoryBackend, Response, ServerHold
 from leanpool._session_cache import BaseSessionCache, RebuildInterrupted, ReplaySessionCache
@@ -81,17 +81,19 @@ class AutoLeanServer(LeanServer):
         config: the set-up `LeanREPLConfig`.
         max_total_memory: restart (and wait) when the machine's memory use reaches this fraction;
             ``None`` or ``1.0`` disables the check.
-        max_process_memory: restart before a request when the REPL's RSS reaches this fraction of
-            its limit (``rss_limit_mb``, else ``config.memory_hard_limit_mb``); ``None`` disables.
+        max_process_memory: restart before a request when the REPL's memory reaches this
+            fraction of its limit: what ``memory_metric`` counts against ``rss_limit_mb``, else
+            its RSS against ``config.memory_hard_limit_mb`` (an address-space limit, which the
+            mapped ``.olean`` files count in); ``None`` disables.
         max_restart_attempts: bound on consecutive start attempts and memory-gate waits.
         session_cache: where ``add_to_session_cache=True`` requests are kept (default: a new
             `ReplaySessionCache`).
 
     Keyword-only extras: ``fault_retries`` (see the module docstring), ``restart_wait`` (a
     tenacity wait strategy between failed start attempts), and `LeanServer`'s ``rss_limit_mb``,
-    ``memory_backend``, ``watchdog_interval``, ``sandbox`` and ``pass_env``. With the sandbox, the
-    directory of its session cache's pickles (a `PickleSessionCache`'s, a pool worker's
-    checkpoints) is writable for the REPLs too.
+    ``memory_metric``, ``memory_backend``, ``watchdog_interval``, ``sandbox`` and ``pass_env``.
+    With the sandbox, the directory of its session cache's pickles (a `PickleSessionCache`'s,
+    a pool worker's checkpoints) is writable for the REPLs too.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class AutoLeanServer(LeanServer):
         fault_retries: int = 0,
         restart_wait: wait_base | None = None,
         rss_limit_mb: float | None = None,
+        memory_metric: MemoryMetric = "private",
         memory_backend: MemoryBackend = "rlimit",
         watchdog_interval: float = 0.05,
         standby: bool = False,
@@ -135,6 +138,7 @@ class AutoLeanServer(LeanServer):
         super().__init__(
             config,
             rss_limit_mb=rss_limit_mb,
+            memory_metric=memory_metric,
             memory_backend=memory_backend,
             watchdog_interval=watchdog_interval,
             sandbox=sandbox,
@@ -586,7 +590,7 @@ class AutoLeanServer(LeanServer):
             died_unseen = self._proc is not None and not self._dead_reason
             self._restart_locked("crash" if died_unseen else self._restart_cause)
         if self._process_memory_high():
-            logger.info("REPL RSS %.0f MB: restarting before the next request", self.rss_mb())
+            logger.info("REPL memory near its limit: restarting before the next request")
             self._restart_locked("process_memory")
         if self._system_check_due():
             self._wait_for_system_memory()
@@ -594,12 +598,14 @@ class AutoLeanServer(LeanServer):
             self._translate(materialize_for, timeout)
 
     def _process_memory_high(self) -> bool:
-        """The REPL's RSS reached `max_process_memory` times its limit (a restart frees it)."""
-        limit = self.rss_limit_mb or self.config.memory_hard_limit_mb
-        return (
-            self.max_process_memory is not None
-            and bool(limit)
-            and self.rss_mb() >= self.max_process_memory * float(limit or 0)
+        """The REPL's memory reached `max_process_memory` times its limit (a restart frees it)."""
+        if self.max_process_memory is None:
+            return False
+        if self.rss_limit_mb:
+            return self.memory_mb() >= self.max_process_memory * float(self.rss_limit_mb)
+        hard_limit = self.config.memory_hard_limit_mb
+        return bool(hard_limit) and self.rss_mb() >= self.max_process_memory * float(
+            hard_limit or 0
         )
 
     def _memory_gate_due(self) -> bool:

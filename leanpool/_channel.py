@@ -203,7 +203,7 @@ class Exchange:
             )
             return
         if self.rss_limit_bytes is not None:
-            rss = self.proc.rss_bytes()
+            rss = self.proc.counted_bytes()
             if rss > self.rss_limit_bytes:
                 self.proc.kill()
                 self._fault(self._memory_error(rss))
@@ -382,7 +382,7 @@ class Exchange:
         if self.rss_limit_bytes is not None:
             # The watchdog samples between ticks; a request that grows past the limit and
             # answers before the next sample still crossed it (one read of /proc per answer).
-            rss = self.proc.rss_bytes()
+            rss = self.proc.counted_bytes()
             if rss > self.rss_limit_bytes:
                 self.proc.kill()
                 self._fault(self._memory_error(rss))
@@ -413,13 +413,13 @@ class Exchange:
         partial = bytes(self.reader.buffered[:400])
         what = "While serving a request" if self._awaiting else "After a request"
         if self.proc.oom_killed() or _mentions_oom(tail):
-            error: LeanPoolError = self._memory_error(self.proc.peak_rss_bytes, died=True)
+            error: LeanPoolError = self._memory_error(self.proc.peak_counted_bytes, died=True)
         elif (
             returncode == -signal.SIGKILL
             and self.rss_limit_bytes is not None
-            and self.proc.peak_rss_bytes >= 0.9 * self.rss_limit_bytes
+            and self.proc.peak_counted_bytes >= 0.9 * self.rss_limit_bytes
         ):
-            error = self._memory_error(self.proc.peak_rss_bytes, died=True)
+            error = self._memory_error(self.proc.peak_counted_bytes, died=True)
         else:  # with a partial answer, also a json.JSONDecodeError (as in LeanInteract)
             error = crash_error(what, returncode, tail, partial=partial)
         self._fault(error)
@@ -432,7 +432,8 @@ class Exchange:
             if self.proc.oom_killed():
                 cause = "the REPL exceeded its cgroup memory limit and the kernel killed it"
         else:
-            cause = f"the REPL's RSS reached {rss_mb:.0f} MB, above the {limit_mb:.0f} MB limit"
+            what = "private memory" if self.proc.memory_metric == "private" else "RSS"
+            cause = f"the REPL's {what} reached {rss_mb:.0f} MB, above the {limit_mb:.0f} MB limit"
         message = f"Memory limit hit: {cause}."
         tail = self.proc.stderr_tail().strip()
         if tail:

@@ -677,6 +677,15 @@ class Dispatcher:
         for pending in waiting:
             self._settle(pending, error)
 
+    def _memory_totals(self) -> dict[str, float]:
+        """The REPLs' memory summed over workers up now, by measure (see `PoolStats.memory`)."""
+        reports = [slot.report for slot in self.slots if slot.report is not None]
+        return {
+            "rss_mb": round(sum(r.rss_mb for r in reports), 1),
+            "pss_mb": round(sum(r.pss_mb for r in reports), 1),
+            "private_mb": round(sum(r.private_mb for r in reports), 1),
+        }
+
     def _node_tally(self, report: WorkerReport) -> Counter[str]:
         key = report.node or report.host
         self._node_hosts[key] = report.host
@@ -851,6 +860,7 @@ class Dispatcher:
             running=sum(len(task.pendings) for s in self.slots for task in s.in_flight.values()),
             slots=[s.snapshot() for s in self.slots],
             nodes=self._nodes_snapshot(),
+            memory=self._memory_totals(),
             restarts=Counter(counts.restarts),
             recycles=sum((s.recycles for s in self.slots), Counter()),
             header_imports=counts.header_imports,

@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MB = 1024 * 1024
@@ -40,21 +41,106 @@ class RssProbe:
         with contextlib.suppress(OSError):
             self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
 
-    def rss_bytes(self) -> int:
-        """Current RSS in bytes; 0 once the process is gone (or off Linux)."""
+    def sample(self) -> tuple[int, int]:
+        """(resident, shared) bytes, from one read; (0, 0) once the process is gone (or off
+        Linux). *Shared* is resident file and shmem pages (``RssFile + RssShmem`` in
+        ``/proc/<pid>/status``): for Lean, mostly the ``.olean`` files it mapped, which every
+        REPL importing them shares through the page cache. Resident minus shared is the
+        process's private memory (``RssAnon``), what it adds to the machine's use."""
         if self._fd is None:
-            return 0
+            return 0, 0
         try:
             fields = os.pread(self._fd, 256, 0).split()
-            return int(fields[1]) * _PAGE_SIZE
+            return int(fields[1]) * _PAGE_SIZE, int(fields[2]) * _PAGE_SIZE
         except (OSError, IndexError, ValueError):
-            return 0
+            return 0, 0
+
+    def rss_bytes(self) -> int:
+        """Current RSS in bytes; 0 once the process is gone (or off Linux)."""
+        return self.sample()[0]
 
     def close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+# What a REPL's memory limit (`rss_limit_mb`) and the watchdog compare against:
+# "private": its private memory (resident minus shared pages: heap, elaboration, proof states);
+# "rss": its whole resident set, which also counts every .olean page it touched, though those
+# pages are shared with every other REPL that imports the same modules.
+MemoryMetric = Literal["private", "rss"]
+MEMORY_METRICS: tuple[str, ...] = ("private", "rss")
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: private pages plus each shared page divided by the number of
+    processes mapping it (``Pss`` of ``/proc/<pid>/smaps_rollup``, Linux 4.14+). Summed over
+    processes it counts shared pages once. The kernel walks the page tables to compute it, so
+    it is read for reports, not in the watchdog; 0 when unavailable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def olean_total_bytes(search_path: str) -> tuple[int, int]:
+    """(bytes, files): the ``.olean`` files under the directories of `search_path` (a
+    ``LEAN_PATH``, ``:``-separated), each file counted once. Lean maps every ``.olean`` a
+    header imports in full (lean4 src/library/module.cpp), so an import of the whole library
+    (``import Mathlib``) reserves about this much address space before any proof runs."""
+    seen: set[str] = set()
+    total = count = 0
+    for directory in search_path.split(os.pathsep):
+        if not directory or not os.path.isdir(directory):
+            continue
+        for root, _dirs, files in os.walk(directory):
+            for name in files:
+                if not name.endswith(".olean"):
+                    continue
+                path = os.path.realpath(os.path.join(root, name))
+                if path in seen:
+                    continue
+                seen.add(path)
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(path)
+                    count += 1
+    return total, count
+
+
+# Lean's own heap beyond the mapped .olean files (elaboration, proof states): what an
+# address-space limit needs above them, at least.
+ADDRESS_SPACE_HEADROOM_MB = 1024
+
+
+def address_space_needed_mb(olean_bytes: int) -> float:
+    """The least address-space limit for REPLs that may map `olean_bytes` of modules: the
+    modules, plus a quarter of them or `ADDRESS_SPACE_HEADROOM_MB`, whichever is more."""
+    olean_mb = olean_bytes / MB
+    return olean_mb + max(ADDRESS_SPACE_HEADROOM_MB, olean_mb / 4)
+
+
+def address_space_problem(limit_mb: float, olean_bytes: int) -> str | None:
+    """Why an address-space limit (RLIMIT_AS, ``memory_hard_limit_mb``) of `limit_mb` is too
+    close to `olean_bytes` of ``.olean`` files, or None when it leaves room. Too close, the
+    mapping of the modules fails and Lean falls back to reading them into private memory (no
+    sharing between REPLs), or runs out of memory while importing."""
+    olean_mb = olean_bytes / MB
+    needed = address_space_needed_mb(olean_bytes)
+    if limit_mb >= needed:
+        return None
+    return (
+        f"memory_hard_limit_mb={limit_mb:.0f} is too close to the {olean_mb:.0f} MB of .olean "
+        f"files Lean maps when importing them all: give at least {needed:.0f} MB, or bound "
+        "memory with memory_limit_mb (private memory) or memory_backend='cgroup' instead. Too "
+        "close, Lean cannot map the modules and reads them into private memory (nothing "
+        "shared between REPLs), or runs out of memory while importing."
+    )
 
 
 def tree_rss_bytes(pid: int) -> int:

@@ -51,6 +51,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -142,9 +143,10 @@ class LeanPool:
         max_workers: worker processes, each owning one REPL (default: the CPUs this process may
             use, counting affinity and cgroup quotas).
         timeout: default per-request timeout in seconds (None: wait as long as Lean takes).
-        memory_limit_mb: per-worker REPL RSS limit: a request that crosses it gets
+        memory_limit_mb: per-worker REPL memory limit: a request that crosses it gets
             `LeanMemoryError` and the REPL is replaced; between requests a REPL near it is
-            restarted before it gets there.
+            restarted before it gets there. It counts the REPL's private memory, not the
+            ``.olean`` pages every REPL shares (``memory_metric="rss"``: its whole RSS).
         max_tasks_per_worker: replace a worker after it served this many requests (staggered).
         header_affinity: send commands to the worker that already imported their header.
         progress: show a progress bar in `map`/`batch` (None: when attached to a terminal).
@@ -199,6 +201,7 @@ class LeanPool:
         server_options["pass_env"] = check_pass_env(pass_env)
         if sandbox is not None:
             warn_missing_once()  # here, in the owner's process (workers stay quiet)
+        _check_address_space(config, server_options.get("memory_backend", "rlimit"))
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
@@ -647,6 +650,22 @@ def make_policy(policy: VerdictPolicy | None, options: dict[str, Any]) -> Verdic
     if "allowed_axioms" in options:
         options = {**options, "allowed_axioms": tuple(options["allowed_axioms"])}
     return VerdictPolicy(**options)
+
+
+def _check_address_space(config: LeanREPLConfig, memory_backend: str) -> None:
+    """Preflight: warn when the config's address-space limit leaves Lean too little room above
+    the ``.olean`` files on its LEAN_PATH (see `address_space_problem`)."""
+    from leanpool._memory import address_space_problem, cgroup_support, olean_total_bytes
+
+    limit = config.memory_hard_limit_mb
+    if not limit or memory_backend == "cgroup":
+        return
+    if memory_backend == "auto" and cgroup_support().available:
+        return  # a cgroup limit counts resident pages, not address space
+    total, _files = olean_total_bytes(config.launch.env.get("LEAN_PATH", ""))
+    problem = address_space_problem(limit, total)
+    if problem is not None:
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)
 
 
 def _check_server_options(options: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from leanpool._memory import MemoryCgroup, RssProbe, set_address_space_limit
+from leanpool._memory import MemoryCgroup, MemoryMetric, RssProbe, set_address_space_limit
 from leanpool._sandbox import ReplSandbox, SandboxPolicy
 
 logger = logging.getLogger("leanpool")
@@ -121,8 +121,10 @@ class ReplProcess:
         address_space_limit_mb: float | None = None,
         cgroup_limit_mb: float | None = None,
         sandbox: SandboxPolicy | None = None,
+        memory_metric: MemoryMetric = "private",
     ) -> None:
         self.argv = list(argv)
+        self.memory_metric = memory_metric
         self.cgroup: MemoryCgroup | None = (
             MemoryCgroup(cgroup_limit_mb) if cgroup_limit_mb is not None else None
         )
@@ -199,6 +201,7 @@ class ReplProcess:
         self.started_at = time.monotonic()
         self.rss = RssProbe(self.pid)
         self.peak_rss_bytes = 0
+        self.peak_counted_bytes = 0  # the peak of `counted_bytes`
         self.killed_by_us = False
         self._stderr_tail = bytearray()
         self._closed = False
@@ -216,6 +219,20 @@ class ReplProcess:
         value = self.rss.rss_bytes()
         if value > self.peak_rss_bytes:
             self.peak_rss_bytes = value
+        return value
+
+    def private_bytes(self) -> int:
+        resident, shared = self.rss.sample()
+        return resident - shared
+
+    def counted_bytes(self) -> int:
+        """The memory its limit counts (`memory_metric`): private memory, or the whole RSS."""
+        resident, shared = self.rss.sample()
+        if resident > self.peak_rss_bytes:
+            self.peak_rss_bytes = resident
+        value = resident - shared if self.memory_metric == "private" else resident
+        if value > self.peak_counted_bytes:
+            self.peak_counted_bytes = value
         return value
 
     def oom_killed(self) -> bool:

@@ -656,11 +656,13 @@ def _install_root(python: str) -> str:
 
 
 def _recording_dirs(argv: Sequence[str], cwd: str) -> list[str]:
-    """The simulator's ``--record DIR`` (it records the REPL it wraps into DIR)."""
+    """The simulator's ``--record DIR`` (it records the REPL it wraps into DIR) and
+    ``--module-dir DIR`` (where it makes, once per machine, the module files it maps as Lean
+    maps ``.olean`` files, which Lean only reads). Neither flag exists for a real REPL."""
     return [
         os.path.join(cwd, value)
         for flag, value in itertools.pairwise(argv)
-        if flag == "--record" and not value.startswith("-")
+        if flag in ("--record", "--module-dir") and not value.startswith("-")
     ]
 
 

@@ -31,7 +31,14 @@ from leanpool._errors import LeanPoolError, ServerNotRunningError
 from leanpool._exports import publish
 from leanpool._fair_lock import FairLock
 from leanpool._log import show_verbose_output
-from leanpool._memory import MB, cgroup_support, tree_rss_bytes
+from leanpool._memory import (
+    MB,
+    MEMORY_METRICS,
+    MemoryMetric,
+    cgroup_support,
+    pss_bytes,
+    tree_rss_bytes,
+)
 from leanpool._process import ReplProcess
 from leanpool._sandbox import (
     SandboxMode,
@@ -70,6 +77,10 @@ class LeanServer:
         config: a set-up `LeanREPLConfig` (its `launch` says what to start and where).
         rss_limit_mb: soft memory limit checked by a watchdog while a request runs; crossing it
             kills the REPL and raises `LeanMemoryError` for that request.
+        memory_metric: what `rss_limit_mb` counts: ``"private"`` (default) the REPL's private
+            memory, what it adds to the machine (resident minus shared pages: the ``.olean``
+            files Lean maps are shared by every REPL importing them, lean4
+            src/library/module.cpp), or ``"rss"`` its whole resident set, shared pages included.
         memory_backend: how ``config.memory_hard_limit_mb`` is enforced: ``"rlimit"``
             (RLIMIT_AS, LeanInteract's behaviour; size it at about twice the expected RSS because
             Lean maps its ``.olean`` files), ``"cgroup"`` (an exact resident limit where the
@@ -90,6 +101,7 @@ class LeanServer:
         config: LeanREPLConfig,
         *,
         rss_limit_mb: float | None = None,
+        memory_metric: MemoryMetric = "private",
         memory_backend: MemoryBackend = "rlimit",
         watchdog_interval: float = 0.05,
         sandbox: SandboxMode = "auto",
@@ -97,8 +109,13 @@ class LeanServer:
     ) -> None:
         if not config.is_setup():
             raise ServerNotRunningError("The LeanREPLConfig is not set up; construct it first.")
+        if memory_metric not in MEMORY_METRICS:
+            raise ValueError(
+                f"memory_metric must be one of {MEMORY_METRICS}, got {memory_metric!r}"
+            )
         self.config = config
         self.rss_limit_mb = rss_limit_mb
+        self.memory_metric: MemoryMetric = memory_metric
         self.memory_backend = memory_backend
         self.watchdog_interval = watchdog_interval
         self.sandbox = check_sandbox(sandbox)
@@ -182,6 +199,7 @@ class LeanServer:
                 address_space_limit_mb=address_limit,
                 cgroup_limit_mb=cgroup_limit,
                 sandbox=self._policy(),
+                memory_metric=self.memory_metric,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             self._dead_reason = f"it could not be started ({exc})"
@@ -222,6 +240,22 @@ class LeanServer:
         """RSS of the REPL process itself, in MB (cheap: one read of /proc)."""
         proc = self._proc
         return proc.rss_bytes() / MB if proc is not None else 0.0
+
+    def private_mb(self) -> float:
+        """The REPL's private memory in MB: resident minus shared pages (one read of /proc)."""
+        proc = self._proc
+        return proc.private_bytes() / MB if proc is not None else 0.0
+
+    def pss_mb(self) -> float:
+        """The REPL's proportional set size in MB (shared pages divided among their users); the
+        kernel walks the page tables for it, about 3 ms per GB mapped."""
+        proc = self._proc
+        return pss_bytes(proc.pid) / MB if proc is not None and proc.is_alive() else 0.0
+
+    def memory_mb(self) -> float:
+        """What `rss_limit_mb` counts (`memory_metric`), in MB."""
+        proc = self._proc
+        return proc.counted_bytes() / MB if proc is not None else 0.0
 
     def stderr_tail(self) -> str:
         """The last bytes the REPL wrote to stderr (bounded), for diagnostics."""

@@ -284,6 +284,8 @@ class Slot:
             "node": {"id": report.node, "host": report.host} if report else None,
             "repl_pid": report.repl_pid if report else None,
             "rss_mb": round(report.rss_mb, 1) if report else None,
+            "pss_mb": round(report.pss_mb, 1) if report else None,
+            "private_mb": round(report.private_mb, 1) if report else None,
             "in_flight": self.load,
             "served": self.served_this_generation,
             "headers": len(self.headers),

@@ -62,6 +62,9 @@ class PoolStats:
     workers: list[dict[str, Any]] = field(default_factory=list)  # per slot: pid, rss_mb, ...
     states_unpickled: int = 0  # session states restored from checkpoints instead of replayed
     retried: int = 0  # requests sent again because the worker they were sent to was lost
+    # the workers' REPLs together, in MB: "rss" (counts a page shared by n REPLs n times),
+    # "pss" (counts it once: the pool's footprint), "private" (what only they hold)
+    memory: dict[str, float] = field(default_factory=dict)
     # per machine (Ray node id; the host name for local workers): host, workers up there now,
     # requests served there, workers lost there
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -91,6 +94,7 @@ class PoolStats:
             "latency_p99": self.latency_p99,
             "workers": [dict(w) for w in self.workers],
             "retried": self.retried,
+            "memory": dict(self.memory),
             "nodes": {key: dict(node) for key, node in self.nodes.items()},
         }
 
@@ -117,6 +121,7 @@ class StatsBook:
             "states_rebuilt": 0,
             "states_unpickled": 0,
             "retried": 0,
+            "memory": {},
             "nodes": {},
         }
 
@@ -176,6 +181,7 @@ class StatsBook:
             workers=list(published["slots"]),
             states_unpickled=published["states_unpickled"],
             retried=published["retried"],
+            memory=dict(published["memory"]),
             nodes={key: dict(node) for key, node in published["nodes"].items()},
         )
 

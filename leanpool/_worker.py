@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from leanpool._server import Response
 
 logger = logging.getLogger("leanpool")
+PSS_INTERVAL = 1.0  # seconds between reads of a REPL's PSS for the parent's stats
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class WorkerReport:
     repl_pid: int | None
     rss_mb: float
     counts: WorkerCounts = field(default_factory=WorkerCounts)
+    private_mb: float = 0.0  # the REPL's private memory (resident minus shared pages)
+    pss_mb: float = 0.0  # its proportional set size (shared pages split among their users)
     host: str = ""  # the machine's host name
     node: str | None = None  # the Ray node id (hex) of a Ray worker; None for a local one
 
@@ -128,6 +131,8 @@ class _WorkerState:
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
         self.verbatim_imports = 0  # commands that ran with their own import header
+        self._pss = self._pss_read_at = 0.0
+        self._pss_pid: int | None = None
 
     def get_server(self) -> AutoLeanServer:
         if self.setup_error is not None:
@@ -163,12 +168,24 @@ class _WorkerState:
             return request
         return request.model_copy(update={"cmd": header.body, "env": self.header_env(header)})
 
+    def _pss_mb(self, server: AutoLeanServer | None) -> float:
+        """The REPL's PSS, read at most every `PSS_INTERVAL` seconds: the kernel walks the
+        page tables for it (about 3 ms per GB mapped), and a report goes with every batch."""
+        if server is None:
+            return 0.0
+        now = time.monotonic()
+        if server.pid != self._pss_pid or now - self._pss_read_at >= PSS_INTERVAL:
+            self._pss, self._pss_pid, self._pss_read_at = server.pss_mb(), server.pid, now
+        return self._pss
+
     def report(self) -> WorkerReport:
         server = self.server
         return WorkerReport(
             pid=os.getpid(),
             repl_pid=server.pid if server is not None else None,
             rss_mb=server.rss_mb() if server is not None else 0.0,
+            private_mb=server.private_mb() if server is not None else 0.0,
+            pss_mb=self._pss_mb(server),
             counts=WorkerCounts(
                 restarts=dict(server.restart_counts) if server is not None else {},
                 header_imports=self.cache.header_imports + self.verbatim_imports,

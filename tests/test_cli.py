@@ -453,3 +453,39 @@ def test_verdict_policy_through_the_command_line(tmp_path: Path) -> None:
     assert "reason: statement_mismatch" in done.stdout  # counted in the summary
     _lenient, lenient_results = verify(tmp_path, str(dataset), "--allow-native")
     assert {r["id"]: r["verdict"] for r in lenient_results}["native"] == "passed"
+
+
+def test_doctor_totals_a_project_s_olean_files_against_an_address_space_limit(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "proj"
+    lib = project / ".lake" / "packages" / "dep" / ".lake" / "build" / "lib" / "lean"
+    lib.mkdir(parents=True)
+    for index in range(3):
+        (lib / f"M{index}.olean").write_bytes(b"\0" * (300 * 1024 * 1024 // 3))
+    (lib / "M0.ilean").write_bytes(b"\0" * 1024)  # not a module's data
+    (project / "lean-toolchain").write_text("leanprover/lean4:v4.19.0\n")
+    home = {"ELAN_HOME": str(tmp_path / "no-elan")}
+    done = run_cli("doctor", "--project", str(project), cwd=tmp_path, env=home)
+    assert "3 .olean files, 300.0 MB" in done.stdout, done.stdout
+    assert "needs at least 1324 MB" in done.stdout
+    tight = run_cli(
+        "doctor",
+        "--project",
+        str(project),
+        "--memory-hard-limit-mb",
+        "1000",
+        cwd=tmp_path,
+        env=home,
+    )
+    assert "memory_hard_limit_mb=1000 is too close to the 300 MB" in " ".join(tight.stdout.split())
+    roomy = run_cli(
+        "doctor",
+        "--project",
+        str(project),
+        "--memory-hard-limit-mb",
+        "4000",
+        cwd=tmp_path,
+        env=home,
+    )
+    assert "memory_hard_limit_mb=4000 leaves room" in roomy.stdout

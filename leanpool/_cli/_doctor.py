@@ -48,12 +48,26 @@ def add_parser(subparsers: Any) -> None:
         "process-limit and sandbox mechanisms leanpool uses. Exit status 1 when something "
         "required is missing (real Lean cannot run), else 0.",
     )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="also total the .olean files a REPL in this Lake project maps (its build, its "
+        "packages', its toolchain's), and say what address-space limit they need",
+    )
+    parser.add_argument(
+        "--memory-hard-limit-mb",
+        type=float,
+        metavar="MB",
+        help="with --project: the address-space limit (memory_hard_limit_mb) to check",
+    )
     parser.set_defaults(handler=run_doctor)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     findings = list(diagnose())
+    if getattr(args, "project", None):
+        findings += list(olean_findings(Path(args.project), args.memory_hard_limit_mb))
     table = Table(title="leanpool doctor", title_justify="left", show_edge=False)
     table.add_column("check")
     table.add_column("status")
@@ -162,6 +176,63 @@ def _toolchains() -> Iterator[Finding]:
         )
         return
     yield Finding("toolchains", "ok", ", ".join(names))
+
+
+def olean_findings(project: Path, limit_mb: float | None) -> Iterator[Finding]:
+    """The project's .olean total (where ``lake env`` puts LEAN_PATH: the project's and its
+    packages' builds under ``.lake``, and the toolchain's ``lib/lean``) against an
+    address-space limit."""
+    from leanpool._memory import (
+        MB,
+        address_space_needed_mb,
+        address_space_problem,
+        olean_total_bytes,
+    )
+
+    if not project.is_dir():
+        yield Finding("oleans", "fail", f"{project} is not a directory", "give a Lake project")
+        return
+    places = [str(project / ".lake")]
+    toolchain = _toolchain_lib(project)
+    if toolchain is not None:
+        places.append(str(toolchain))
+    total, files = olean_total_bytes(os.pathsep.join(places))
+    if not files:
+        yield Finding(
+            "oleans",
+            "warn",
+            f"no .olean files under {project}/.lake (not built yet?)",
+            f"build it first: leanpool setup --project {project}",
+        )
+        return
+    detail = f"{files} .olean files, {_human_bytes(total)}, mapped in full by `import` of all"
+    yield Finding("oleans", "info", detail)
+    if limit_mb is None:
+        yield Finding(
+            "address space",
+            "info",
+            f"memory_hard_limit_mb (RLIMIT_AS) needs at least "
+            f"{address_space_needed_mb(total):.0f} MB for this project; "
+            f"memory_limit_mb counts private memory, without these {total / MB:.0f} MB",
+        )
+        return
+    problem = address_space_problem(limit_mb, total)
+    if problem is None:
+        yield Finding("address space", "ok", f"memory_hard_limit_mb={limit_mb:.0f} leaves room")
+    else:
+        yield Finding("address space", "warn", problem, "raise the limit, or see the detail")
+
+
+def _toolchain_lib(project: Path) -> Path | None:
+    """The toolchain's ``lib/lean`` for the project's ``lean-toolchain``, where elan keeps it
+    (``leanprover/lean4:v4.19.0`` -> ``toolchains/leanprover--lean4---v4.19.0``)."""
+    try:
+        name = (project / "lean-toolchain").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    home = Path(os.environ.get("ELAN_HOME") or Path.home() / ".elan")
+    directory = home / "toolchains" / name.replace("/", "--").replace(":", "---") / "lib" / "lean"
+    return directory if directory.is_dir() else None
 
 
 # ------------------------------------------------------------------------------------- cache

@@ -10,6 +10,10 @@ model-written Lean code could do through ``IO``, and report what the operating s
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import mmap
 import os
 import resource
 import signal
@@ -25,6 +29,7 @@ __all__ = [
     "garbage",
     "hang",
     "hold_memory",
+    "map_module",
     "probe",
     "sleep_ms",
     "stray_output_later",
@@ -73,6 +78,71 @@ def hold_memory(megabytes: int) -> None:
             remaining -= size
     except MemoryError:
         _out_of_memory()
+
+
+_MAPPED: list[mmap.mmap] = []  # imported modules' data, mapped for the life of the process
+_FILE_CHUNK = b"\x4c" * (1024 * 1024)  # a module file's bytes: any, but not a sparse hole
+
+
+def map_module(directory: str, name: str, megabytes: int, private_copy: bool = False) -> str:
+    """Load one module's data as Lean loads an ``.olean`` (lean4 src/library/module.cpp,
+    `lean_read_module_data_parts`): the file is mapped read-only with ``MAP_PRIVATE``, so every
+    process that imports it shares its pages through the page cache (they count in each one's
+    RSS as file pages, ``RssFile``, and sit in RAM once), and its pages are touched, as the
+    import walks the module's objects. Where the mapping fails, Lean reads the data into
+    memory it allocates instead; `private_copy` does that from the start (``RssAnon``).
+
+    The file (`megabytes` MB, one per module and size) is made once per machine in
+    `directory` and reused by every simulator. Returns how the data was loaded.
+    """
+    path = _module_file(directory, name, megabytes)
+    if path is None:  # no shared file can be made here: the memory is paid privately
+        hold_memory(megabytes)
+        return "private (no module file)"
+    with open(path, "rb") as file:
+        if not private_copy:
+            try:
+                mapped = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+            except OSError:  # an address-space limit, for one: Lean falls back to a copy
+                pass
+            else:
+                _MAPPED.append(mapped)
+                mapped[::_PAGE]  # one read per page: resident, shared
+                return "mapped"
+        try:
+            copy = bytearray(megabytes * 1024 * 1024)
+            file.readinto(copy)
+        except MemoryError:
+            _out_of_memory()
+        _HELD.append(copy)
+        return "private copy"
+
+
+def _module_file(directory: str, name: str, megabytes: int) -> str | None:
+    """The path of the module's file, made (under a lock, atomically) if missing."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    path = os.path.join(directory, f"{safe}-{megabytes}mb.olean")
+    size = megabytes * 1024 * 1024
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.getsize(path) == size:
+            return path
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one writer per machine; the others wait
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(path) == size:
+                    return path
+            scratch = f"{path}.{os.getpid()}.tmp"
+            with open(scratch, "wb") as out:
+                for _ in range(megabytes):
+                    out.write(_FILE_CHUNK)
+            os.replace(scratch, path)
+        return path
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+            raise
+        return None
 
 
 def exhaust_memory() -> NoReturn:

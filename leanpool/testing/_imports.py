@@ -2,7 +2,8 @@
 
 The REPL re-imports the header of every env-less command (``processInput`` in the REPL's
 REPL/Frontend.lean processes the header afresh when no ``env`` is given), so TIME is paid each
-time; `.olean` files are memory-mapped and shared, so MEMORY is paid once per process and module.
+time; `.olean` files are memory-mapped and shared, so MEMORY is paid once per process and module,
+in pages shared with every other process that imports the same module (`ImportCosts`).
 A cost given for `Mathlib` also applies to `Mathlib.Data.Real.Basic`; the most specific entry
 wins, each entry is paid once per header (eleven `Mathlib.*` lines cost one `Mathlib` import), and
 modules no entry matches cost `--import-default` each.
@@ -14,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from leanpool.testing._effects import hold_memory, sleep_ms
+from leanpool.testing._effects import hold_memory, map_module, sleep_ms
 
 __all__ = ["ImportCost", "ImportCosts", "parse_import_cost", "parse_import_spec"]
 
@@ -47,12 +48,25 @@ def parse_import_spec(text: str) -> tuple[str, ImportCost]:
 
 
 class ImportCosts:
-    """Pays for headers; remembers which memory this process already holds."""
+    """Pays for headers; remembers which memory this process already holds.
 
-    def __init__(self, costs: Mapping[str, ImportCost], default: ImportCost) -> None:
+    An entry's memory is the data of one module file in `module_dir`, mapped as Lean maps an
+    ``.olean`` and shared by every simulator on the machine (`effects.map_module`); with
+    `private_copy` (or no `module_dir`), private memory of this process.
+    """
+
+    def __init__(
+        self,
+        costs: Mapping[str, ImportCost],
+        default: ImportCost,
+        module_dir: str | None = None,
+        private_copy: bool = False,
+    ) -> None:
         self._costs = dict(costs)
         self._default = default
         self._memory_paid: set[str] = set()
+        self._module_dir = module_dir
+        self._private_copy = private_copy
 
     def _entry(self, module: str) -> tuple[str, ImportCost]:
         parts = module.split(".")
@@ -66,6 +80,9 @@ class ImportCosts:
         entries = dict(self._entry(module) for module in modules)
         sleep_ms(sum(cost.milliseconds for cost in entries.values()))
         for key, cost in entries.items():
-            if key not in self._memory_paid:
+            if key not in self._memory_paid and cost.megabytes > 0:
                 self._memory_paid.add(key)
-                hold_memory(cost.megabytes)
+                if self._module_dir is None:
+                    hold_memory(cost.megabytes)
+                else:
+                    map_module(self._module_dir, key, cost.megabytes, self._private_copy)

@@ -48,6 +48,11 @@ class SimOptions:
     name: str | None = None
     command: Sequence[str] = ()
     lean_version: str | None = None  # the Lean release to act as, where outputs differ (None: new)
+    # Where imported modules' files live, shared by every simulator on the machine (None: the
+    # cache directory's ``simulator-modules``); `private_imports`: load them as private copies,
+    # Lean's fallback when mapping fails.
+    module_dir: str | os.PathLike[str] | None = None
+    private_imports: bool = False
 
     def __post_init__(self) -> None:
         for name in ("startup_ms", "pickle_ms", "unpickle_ms"):
@@ -92,6 +97,10 @@ class SimOptions:
             flags += ["--closing-tactics", ",".join(self.closing_tactics)]
         if self.lean_version is not None:
             flags += ["--lean-version", self.lean_version]
+        if self.import_costs or self.default_cost != ImportCost():
+            flags += ["--module-dir", os.fspath(self.module_dir or default_module_dir())]
+        if self.private_imports:
+            flags += ["--private-imports"]
         for directory in self.replay:
             flags += ["--replay", os.fspath(directory)]
         if self.record is not None:
@@ -104,6 +113,16 @@ class SimOptions:
     def command_line(self) -> list[str]:
         """The full command that starts a simulator with these options."""
         return [sys.executable, "-m", "leanpool.testing.simrepl", *self.flags()]
+
+
+def default_module_dir() -> str:
+    """``simulator-modules`` in leanpool's cache directory (``$LEANPOOL_CACHE_DIR``, else the
+    user cache): readable by sandboxed REPLs, and kept between runs."""
+    root = os.environ.get("LEANPOOL_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "leanpool")
+    return os.path.join(os.path.abspath(os.path.expanduser(root)), "simulator-modules")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MOD=Tms,Smb",
         help="import cost of MOD and its submodules: T ms on every import of a header naming it, "
-        "S MB once per process (repeatable)",
+        "S MB once per process (shared between processes with --module-dir; repeatable)",
     )
     parser.add_argument(
         "--import-default",
@@ -162,6 +181,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="vX.Y.Z",
         help="act as this Lean release where outputs differ (#print axioms of native "
         "computations); default: the newest behaviour",
+    )
+    parser.add_argument(
+        "--module-dir",
+        metavar="DIR",
+        help="where imported modules' files are made once and mapped, shared by every "
+        "simulator, as Lean maps .olean files (default: private memory per process)",
+    )
+    parser.add_argument(
+        "--private-imports",
+        action="store_true",
+        help="read imported modules into private memory (Lean's fallback when mapping fails)",
     )
     parser.add_argument(
         "--replay",
@@ -204,6 +234,8 @@ def parse_options(argv: Sequence[str] | None = None) -> SimOptions:
             name=args.name,
             command=tuple(args.command),
             lean_version=args.lean_version,
+            module_dir=args.module_dir,
+            private_imports=args.private_imports,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -98,7 +98,10 @@ def _answer(backend: _Backend, request: Request) -> dict[str, Any]:
 def serve(options: SimOptions, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """The request loop; returns the exit status (0 at end of input, 1 after a fatal error)."""
     effects.sleep_ms(options.startup_ms)
-    costs = ImportCosts(options.import_costs, options.default_cost)
+    module_dir = os.fspath(options.module_dir) if options.module_dir is not None else None
+    costs = ImportCosts(
+        options.import_costs, options.default_cost, module_dir, options.private_imports
+    )
     backend = _backend(options, costs)
     chance = random.Random(options.seed)
     reader = RequestReader(stdin)
