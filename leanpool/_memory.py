@@ -132,7 +132,7 @@ def address_space_problem(limit_mb: float, olean_bytes: int) -> str | None:
     sharing between REPLs), or runs out of memory while importing."""
     olean_mb = olean_bytes / MB
     needed = address_space_needed_mb(olean_bytes)
-    if limit_mb >= needed:
+    if not olean_bytes or limit_mb >= needed:  # none found: nothing to compare with
         return None
     return (
         f"memory_hard_limit_mb={limit_mb:.0f} is too close to the {olean_mb:.0f} MB of .olean "

@@ -18,6 +18,8 @@ from sim_process import SimProcess, responses, run_sim, sim_factory, wire
 
 from leanpool.protocol import CommandResponse, LeanError, ProofStepResponse, parse_response
 from leanpool.testing import SimOptions, sim_command, sim_config
+from leanpool.testing._imports import ImportCost
+from leanpool.testing._options import parse_options
 
 
 @pytest.fixture
@@ -366,13 +368,38 @@ def test_sim_command_maps_options_to_flags() -> None:
         unpickle_ms=4,
         closing_tactics=["simp", "exact"],
         replay="some/dir",
+        module_dir="/shared/modules",
+        private_imports=True,
     )
     assert command[:3] == [sys.executable, "-m", "leanpool.testing.simrepl"]
     assert command[3:] == [
         "--seed", "3", "--fail-rate", "0.25", "--import", "Mathlib=3000ms,2000mb",
         "--import-default", "5ms,1mb", "--startup-ms", "10", "--pickle-ms", "3",
-        "--unpickle-ms", "4", "--closing-tactics", "simp,exact", "--replay", "some/dir",
+        "--unpickle-ms", "4", "--closing-tactics", "simp,exact",
+        "--module-dir", "/shared/modules", "--private-imports", "--replay", "some/dir",
     ]  # fmt: skip
+    assert parse_options(command[3:]) == SimOptions(
+        seed=3,
+        fail_rate=0.25,
+        imports={"Mathlib": ImportCost(3000, 2000)},
+        import_default=ImportCost(5, 1),
+        startup_ms=10,
+        pickle_ms=3,
+        unpickle_ms=4,
+        closing_tactics=["simp", "exact"],
+        replay=("some/dir",),
+        module_dir="/shared/modules",
+        private_imports=True,
+    )
+
+
+def test_module_files_go_to_leanpool_s_cache_directory_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEANPOOL_CACHE_DIR", str(tmp_path / "cache"))
+    command = sim_command(imports={"Mathlib": (0, 10)})
+    assert command[-2:] == ["--module-dir", str(tmp_path / "cache" / "simulator-modules")]
+    assert "--module-dir" not in sim_command()  # nothing imported costs memory
     assert sim_command() == [sys.executable, "-m", "leanpool.testing.simrepl"]
     with pytest.raises(ValueError):
         SimOptions(fail_rate=2.0)
