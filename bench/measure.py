@@ -1,5 +1,5 @@
 """Measuring: outcome accounting (one result per request, or it is lost), latency percentiles,
-closed-loop drivers, and RSS samplers.
+closed-loop drivers, and memory samplers (RSS, PSS and private memory).
 
 Everything a scenario reports goes through `Run`, so every variant of every scenario is counted
 the same way: submitted requests, results received, results by kind, and `lost` = submitted
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import re
 import statistics
 import threading
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
+
+from leanpool._memory import pss_bytes
 
 MB = 1024 * 1024
 _MARKER = re.compile(r"\bx(\d+) : Nat")
@@ -227,25 +230,141 @@ def own_rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / MB
 
 
-def descendants_rss_mb() -> dict[str, float]:
-    """RSS of this process's descendants: all of them, and the largest REPL (simulator)."""
-    total = 0.0
-    largest_repl = 0.0
+def descendants_memory_mb(pss: bool = True) -> dict[str, Any]:
+    """Memory of this process's descendants (pool workers, REPLs, whatever else the bench
+    started), in MB: the totals (``total_*``) and the largest REPL's (``repl_*``: simulator
+    processes, the largest by each measure on its own), three ways:
+
+    * ``rss``: the resident set, shared pages included. An imported module's pages (the
+      simulator maps each module's file read-only, as Lean maps ``.olean`` files) count in
+      every process that maps them: the total counts them once per process.
+    * ``pss``: the proportional set size (``Pss`` of ``/proc/<pid>/smaps_rollup``): each
+      shared page divided among the processes mapping it, so the total counts it once: what
+      these processes cost the machine (up to pages they share with processes outside them).
+    * ``private``: resident minus shared pages (``/proc/<pid>/statm``): what only that process
+      holds (heap, leaked memory, a private copy of a module), as leanpool counts it.
+
+    Also ``processes`` and ``repls``: how many were counted. PSS is the expensive one (the
+    kernel walks the page tables of every resident page, file or heap: several ms per GB on 2
+    cores); ``pss=False`` skips it and leaves its keys None. A process's PSS is read before
+    its RSS, so while its memory only grows, its PSS is never above its RSS.
+    """
+    rss_total = pss_total = private_total = 0.0
+    repl_rss = repl_pss = repl_private = 0.0
+    processes = repls = 0
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process().children(recursive=True):
             try:
-                rss = float(child.memory_info().rss) / MB
                 is_repl = "simrepl" in " ".join(child.cmdline())
+                proportional = pss_bytes(child.pid) / MB if pss else 0.0
+                info = child.memory_info()  # one read of statm: resident and shared
             except psutil.Error:
                 continue
-            total += rss
+            rss = float(info.rss) / MB
+            private = float(max(0, info.rss - info.shared)) / MB
+            processes += 1
+            rss_total += rss
+            pss_total += proportional
+            private_total += private
             if is_repl:
-                largest_repl = max(largest_repl, rss)
-    return {"total_mb": total, "largest_repl_mb": largest_repl}
+                repls += 1
+                repl_rss = max(repl_rss, rss)
+                repl_pss = max(repl_pss, proportional)
+                repl_private = max(repl_private, private)
+    return {
+        "total_rss_mb": rss_total,
+        "total_pss_mb": pss_total if pss else None,
+        "total_private_mb": private_total,
+        "repl_rss_mb": repl_rss,
+        "repl_pss_mb": repl_pss if pss else None,
+        "repl_private_mb": repl_private,
+        "processes": processes,
+        "repls": repls,
+    }
+
+
+def memory_snapshot_mb() -> dict[str, Any]:
+    """One `descendants_memory_mb` sample with PSS, rounded to 0.1 MB (scenario 3 takes one at
+    the end of each variant, after the clock stopped)."""
+    sample = descendants_memory_mb()
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in sample.items()}
+
+
+class MemoryProbe:
+    """A `Sampler` probe: `descendants_memory_mb`, with PSS on every sample while reading it
+    costs at most `pss_budget_ms`; when it costs more (REPLs that mapped gigabytes), on every
+    k-th sample only, k = cost / budget rounded up, so that sampling every 100 ms stays
+    feasible. Samples without PSS have None there. `final()` always reads it."""
+
+    def __init__(self, pss_budget_ms: float = 20.0) -> None:
+        self.pss_budget_ms = pss_budget_ms
+        self.pss_every = 1
+        self.calls = 0
+        self.pss_reads = 0
+        self.pss_probe_ms: list[float] = []  # how long each sample with PSS took
+
+    def __call__(self) -> dict[str, Any]:
+        with_pss = self.calls % self.pss_every == 0
+        self.calls += 1
+        return self._sample(with_pss)
+
+    def final(self) -> dict[str, Any]:
+        return self._sample(True)
+
+    def _sample(self, with_pss: bool) -> dict[str, Any]:
+        began = time.perf_counter()
+        sample = descendants_memory_mb(pss=with_pss)
+        if with_pss:
+            cost_ms = (time.perf_counter() - began) * 1000
+            self.pss_reads += 1
+            self.pss_probe_ms.append(cost_ms)
+            self.pss_every = max(1, math.ceil(cost_ms / self.pss_budget_ms))
+        return sample
+
+
+def probe_cost(probe: MemoryProbe) -> dict[str, float | None]:
+    """How long a `MemoryProbe` sample with PSS took: median and max, in ms."""
+    costs = probe.pss_probe_ms
+    return {
+        "p50": round(statistics.median(costs), 2) if costs else None,
+        "max": round(max(costs), 2) if costs else None,
+    }
+
+
+def memory_summary(samples: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
+    """Peaks (over the samples, each measure on its own) and final values of a `Sampler` run
+    with a `MemoryProbe`: the totals of workers + REPLs and the largest REPL's RSS, PSS and
+    private memory, in MB (None where no sample read that measure)."""
+
+    def series(key: str) -> list[float]:
+        return [s[key] for _t, s in samples if s.get(key) is not None]
+
+    def peak(key: str) -> float | None:
+        values = series(key)
+        return round(max(values), 1) if values else None
+
+    def final(key: str) -> float | None:
+        values = series(key)
+        return round(values[-1], 1) if values else None
+
+    return {
+        "peak_total_rss_mb": peak("total_rss_mb"),
+        "peak_total_pss_mb": peak("total_pss_mb"),
+        "peak_total_private_mb": peak("total_private_mb"),
+        "final_total_rss_mb": final("total_rss_mb"),
+        "final_total_pss_mb": final("total_pss_mb"),
+        "final_total_private_mb": final("total_private_mb"),
+        "peak_repl_rss_mb": peak("repl_rss_mb"),
+        "peak_repl_pss_mb": peak("repl_pss_mb"),
+        "peak_repl_private_mb": peak("repl_private_mb"),
+        "samples": len(samples),
+        "pss_samples": len(series("total_pss_mb")),
+    }
 
 
 class Sampler:
-    """Calls `probe` every `interval` seconds on a thread; `samples` = [(t, value), ...]."""
+    """Calls `probe` every `interval` seconds on a thread; `samples` = [(t, value), ...]. The
+    last sample, taken on exit, calls the probe's `final()` when it has one."""
 
     def __init__(self, probe: Callable[[], Any], interval: float) -> None:
         self.probe = probe
@@ -269,8 +388,9 @@ class Sampler:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+        last = getattr(self.probe, "final", self.probe)
         with contextlib.suppress(Exception):
-            self.samples.append((time.perf_counter() - self._start, self.probe()))
+            self.samples.append((time.perf_counter() - self._start, last()))
 
 
 @contextlib.contextmanager

@@ -122,16 +122,27 @@ def _s5_memory(data: dict[str, Any]) -> Any:
     figure, axes = plt.subplots(figsize=(8, 4.2))
     for label, samples in data["rss"].items():
         times = [t for t, _sample in samples]
-        axes.plot(times, [s["total_mb"] for _t, s in samples], label=f"{label}: workers + REPLs")
+        line = axes.plot(
+            times, [s["total_rss_mb"] for _t, s in samples], label=f"{label}: RSS, workers + REPLs"
+        )[0]
+        with_pss = [(t, s["total_pss_mb"]) for t, s in samples if s.get("total_pss_mb") is not None]
+        axes.plot(
+            [t for t, _mb in with_pss],
+            [mb for _t, mb in with_pss],
+            color=line.get_color(),
+            linestyle=":",
+            label=f"{label}: PSS, workers + REPLs",
+        )
         axes.plot(
             times,
-            [s["largest_repl_mb"] for _t, s in samples],
+            [s["repl_rss_mb"] for _t, s in samples],
+            color=line.get_color(),
             linestyle="--",
-            label=f"{label}: largest REPL",
+            label=f"{label}: RSS, largest REPL",
         )
     axes.set_xlabel("seconds")
-    axes.set_ylabel("RSS (MB)")
-    axes.set_title("5. Leaking commands: RSS over time")
+    axes.set_ylabel("MB")
+    axes.set_title("5. Leaking commands: memory over time")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     return figure

@@ -207,6 +207,7 @@ def extra_ratios(scenarios: dict[str, Any], workers: int) -> dict[str, Any]:
             "scaling_efficiency",
             f"leaninteract_{workers}w_vs_leaninteract_single",
         ),
+        "memory_budget_peak_vs_budget": _get(scenarios, "s5_memory", "budget_peak_vs_budget"),
         "ray_vs_loky_throughput_loky_alone": _get(
             scenarios, "s2_scaling", "ray_vs_loky_throughput_loky_alone"
         ),
@@ -511,6 +512,7 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
             f"Time relative to leanpool with affinity: "
             f"{_fmt(result.get('time_vs_leanpool_affinity'))}."
         )
+        lines += _s3_memory_table(result.get("variants", []))
     elif name == "s4_faults":
         recovery = result.get("recovery", {})
         lines.append(
@@ -533,12 +535,7 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
             f", after a REPL SIGKILL: {recovery.get('failed_requests_after_repl_sigkill')}."
         )
     elif name == "s5_memory":
-        for v in result.get("variants", []):
-            lines.append(
-                f"- {v['name']}: peak RSS of workers + REPLs {_fmt(v.get('peak_total_rss_mb'))} "
-                f"MB (largest REPL {_fmt(v.get('peak_repl_rss_mb'))} MB), REPL restarts "
-                f"{_fmt(v.get('repl_restarts'))}, worker recycles {_fmt(v.get('worker_recycles'))}."
-            )
+        lines += _s5_memory_table(result.get("variants", []))
     elif name == "s6_streaming":
         for v in result.get("variants", []):
             lines.append(
@@ -612,6 +609,71 @@ def _scenario_details(name: str, result: dict[str, Any]) -> list[str]:
                 )
     if lines:
         lines.append("")
+    return lines
+
+
+def _s3_memory_table(variants: list[dict[str, Any]]) -> list[str]:
+    """Scenario 3: memory of the bench's descendant processes at the end of each variant, RSS
+    beside PSS beside private memory (the imported modules' shared pages count in every REPL's
+    RSS, once in PSS, not in private memory)."""
+    measured = [v for v in variants if v.get("memory_at_end")]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "Memory at the end of each variant (MB; workers + REPLs, and the largest REPL): RSS "
+        "counts an imported module's shared pages in every REPL that maps it, PSS once, "
+        "private memory not at all.",
+        "",
+        "| variant | processes | REPLs | RSS | PSS | private | largest REPL: RSS | PSS | private |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for v in measured:
+        m = v["memory_at_end"]
+        cells = [m.get("processes"), m.get("repls")] + [
+            _fmt(m.get(f"{who}_{kind}_mb"))
+            for who in ("total", "repl")
+            for kind in ("rss", "pss", "private")
+        ]
+        lines.append(f"| {v['name']} | " + " | ".join(str(c) for c in cells) + " |")
+    return lines
+
+
+def _s5_memory_table(variants: list[dict[str, Any]]) -> list[str]:
+    """Scenario 5: peak memory of workers + REPLs and of the largest REPL, RSS beside PSS
+    beside private memory (each measure's own peak over the samples)."""
+    lines = [
+        "Peak memory over the run (MB; each measure's own peak over the samples):",
+        "",
+        "| variant | RSS | PSS | private | largest REPL: RSS | PSS | private | REPL restarts "
+        "| worker recycles |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for v in variants:
+        cells = [
+            _fmt(v.get(f"peak_{who}_{kind}_mb"))
+            for who in ("total", "repl")
+            for kind in ("rss", "pss", "private")
+        ] + [_fmt(v.get("repl_restarts")), _fmt(v.get("worker_recycles"))]
+        lines.append(f"| {v['name']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for v in variants:
+        cost = v.get("pss_sample_ms") or {}
+        lines.append(
+            f"- {v['name']}: at the end {_fmt(v.get('final_total_rss_mb'))} MB RSS, "
+            f"{_fmt(v.get('final_total_pss_mb'))} MB PSS, "
+            f"{_fmt(v.get('final_total_private_mb'))} MB private; PSS read in "
+            f"{_fmt(v.get('pss_samples'))} of {_fmt(v.get('samples'))} samples (a sample with "
+            f"it took {_fmt(cost.get('p50'))} ms, at most {_fmt(cost.get('max'))} ms)."
+        )
+        if v.get("budget_mb"):
+            lines.append(
+                f"- {v['name']}: peak total {_fmt(v.get('peak_total_rss_mb'))} MB RSS, "
+                f"{_fmt(v.get('peak_total_pss_mb'))} MB PSS against a memory budget of "
+                f"{_fmt(v.get('budget_mb'))} MB (the pool's own estimate peaked at "
+                f"{_fmt(v.get('budget_peak_estimate_mb'))} MB); outcomes "
+                f"{_fmt(v.get('outcomes'))} in {_fmt(v.get('seconds'))} s."
+            )
     return lines
 
 

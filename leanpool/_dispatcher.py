@@ -42,6 +42,7 @@ from leanpool._backends import WorkerFactory, is_worker_death
 from leanpool._channel import SKIPPED
 from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
 from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_thread
+from leanpool._memory_budget import UNMEASURED_GROWTH, MemoryBudget, SlotMemory
 from leanpool._routing import HeaderSplit
 from leanpool._scheduling import (
     HeaderQueue,
@@ -69,6 +70,7 @@ HeaderKey = tuple[str, ...] | None
 _seq = itertools.count(1)
 _STEAL_SCAN = 512  # waiting session requests looked at per steal attempt
 _WAKE_SECONDS = 0.25  # the dispatcher looks at its workers' heartbeats at least this often
+_BUDGET_REFRESH_SECONDS = 0.02  # a memory-budget estimate is reused this long by dispatch
 _MAX_REQUEUES = 5  # lost workers a request survives when its REPL was not serving it
 
 
@@ -147,6 +149,7 @@ class DispatcherOptions:
     worker_death_retries: int = 1
     result_cache_size: int = 4096
     worker_grace: float = 10.0  # seconds without a sign of life before a worker is replaced
+    memory_budget_mb: float | None = None  # the workers' and REPLs' total (see _memory_budget)
 
 
 class Dispatcher:
@@ -184,6 +187,13 @@ class Dispatcher:
         self._nodes: dict[str, Counter[str]] = {}
         self._node_hosts: dict[str, str] = {}
         self._last_publish = 0.0
+        self._budget = (
+            MemoryBudget(options.memory_budget_mb) if options.memory_budget_mb is not None else None
+        )
+        self._budget_total = 0.0  # the last estimate of the pool's memory, in MB
+        self._budget_checked = 0.0  # when it was made (monotonic)
+        self._growth_mb: deque[float] = deque(maxlen=32)  # per request, in recent tasks
+        self._room: int | None = None  # requests the budget lets `_pump` send now
         self._cancel_queued = False
         self._next_watch = 0.0
         self._kill = False
@@ -248,6 +258,8 @@ class Dispatcher:
             self._fail_everything(LeanPoolError("The pool's dispatcher crashed; see the log."))
         finally:
             self._stop_slots()
+            if self._budget is not None:
+                self._budget.close()
             self._done.set()
 
     def _loop(self) -> None:
@@ -270,6 +282,7 @@ class Dispatcher:
                 self._next_watch = now + _WAKE_SECONDS
                 self._watch_workers(now)
                 self._watch_placement(now)
+                self._watch_budget(now)
                 callback_runner().unstick()
             self._pump()
             if now - self._last_publish > 0.05:
@@ -366,14 +379,19 @@ class Dispatcher:
     def _pump(self) -> None:
         while True:
             progressed = False
+            self._room = self._budget_room()
+            if self._room == 0:
+                return
             for slot in sorted(self.slots, key=lambda s: s.load):
-                if slot.accepting:
+                if slot.accepting and self._room != 0:
                     batch = self._take(slot)
                     if not batch and self._steal_for(slot):
                         batch = self._take(slot)
                     if batch:
                         self._send(slot, batch)
                         progressed = True
+                        if self._room is not None:
+                            self._room = max(0, self._room - len(batch))
             if not progressed:
                 return
 
@@ -394,6 +412,8 @@ class Dispatcher:
         limit = self._batch_limit()
         if slot.quota is not None:
             limit = min(limit, slot.quota)
+        if self._room is not None:  # the memory budget's room
+            limit = min(limit, self._room)
         batch: list[Pending] = []
         while slot.pinned and len(batch) < limit:
             pending = slot.pinned.popleft()
@@ -590,6 +610,7 @@ class Dispatcher:
                     self._replace(slot, "max_tasks")
             return
         self._measure_service(slot, report, results)
+        self._note_growth(slot, report, len(results))
         slot.finished(task, report)
         self._node_tally(report)["served"] += len(results)
         if not task.pendings:  # a warm-up
@@ -618,10 +639,14 @@ class Dispatcher:
             self._service_estimate, busy, len(results)
         )
 
-    def _worker_died(self, slot: Slot, error: BaseException, reason: str = "worker_died") -> None:
+    def _worker_died(
+        self, slot: Slot, error: BaseException, reason: str = "worker_died", charged: bool = True
+    ) -> None:
+        """`charged`: whether the request its REPL served may be to blame (False: the pool
+        ended the worker itself, and charges no request)."""
         tasks = sorted(slot.in_flight.values(), key=lambda t: t.task_id)
         slot.in_flight.clear()
-        serving = slot.serving_ticket()  # before the worker (and its control page) is gone
+        serving = slot.serving_ticket() if charged else 0  # before the worker is gone
         if slot.report is not None:
             self._node_tally(slot.report)["worker_deaths"] += 1
         self._replace(slot, reason)
@@ -643,6 +668,98 @@ class Dispatcher:
                 stderr_tail="",
             )
             self._worker_died(slot, error, "unresponsive")
+
+    # ---------------------------------------------------------------- memory budget
+    def _slot_memory(self, slot: Slot) -> SlotMemory:
+        assert self._budget is not None
+        report = slot.report
+        busy = bool(slot.in_flight)
+        if report is None:
+            return SlotMemory(slot.index, busy, 0.0, 0.0)
+        shared = max(0.0, report.pss_mb - report.private_mb)
+        if slot.worker is not None and slot.worker.control is not None:  # a local worker
+            private = self._budget.private_mb(report.pid, report.repl_pid)
+        else:
+            private = report.private_mb
+        return SlotMemory(slot.index, busy, private, shared)
+
+    def _budget_estimate(self, now: float) -> tuple[float, list[SlotMemory]]:
+        assert self._budget is not None
+        memories = [self._slot_memory(slot) for slot in self.slots]
+        self._budget_total = self._budget.total_mb(memories)
+        self._budget_checked = now
+        return self._budget_total, memories
+
+    def _budget_room(self) -> int | None:
+        """How many more requests may be sent now (None: any number). Each request in flight
+        may still grow its REPL by the most a request grew one lately, so the room is what is
+        left below the high-water mark after those, in such requests. With nothing running
+        one request always may go: work must go on, and a request too large for a fresh REPL
+        meets its own limit."""
+        if self._budget is None:
+            return None
+        now = time.monotonic()
+        if now - self._budget_checked >= _BUDGET_REFRESH_SECONDS:
+            self._budget_estimate(now)
+        running = sum(len(t.pendings) for slot in self.slots for t in slot.in_flight.values())
+        if self._growth_mb:
+            growth = max(self._growth_mb)
+        else:  # nothing measured yet: assume the worst a budget can be asked to hold
+            growth = self._budget.budget_mb * UNMEASURED_GROWTH
+        free = self._budget.high_mb - self._budget_total - running * growth
+        room: int | None
+        if free <= 0:
+            room = 0
+        elif growth > 0:
+            room = int(free // growth)
+        else:
+            room = None
+        if room == 0:
+            if not running and not self._replace_for_budget(now):
+                return 1  # nothing to free: a fresh REPL is what there is
+            self._budget.holds += 1
+        return room
+
+    def _note_growth(self, slot: Slot, report: WorkerReport, requests: int) -> None:
+        """How much one request grew the REPL's private memory (the budget's forecast)."""
+        before = slot.report
+        if self._budget is None or before is None or not requests:
+            return
+        if before.pid != report.pid or before.repl_pid != report.repl_pid:
+            return  # another process: nothing to compare
+        self._growth_mb.append(max(0.0, (report.private_mb - before.private_mb) / requests))
+
+    def _watch_budget(self, now: float) -> None:
+        if self._budget is not None and not self._closing:
+            self._replace_for_budget(now)
+
+    def _replace_for_budget(self, now: float) -> bool:
+        """Near the budget, replace the REPL that frees the most (`MemoryBudget.victim`);
+        whether one was."""
+        assert self._budget is not None
+        total, memories = self._budget_estimate(now)
+        index = self._budget.victim(memories, total)
+        if index is None:
+            return False
+        slot = self.slots[index]
+        logger.info(
+            "memory budget: %.0f of %.0f MB; replacing worker %d (%.0f MB private)",
+            total,
+            self._budget.budget_mb,
+            index,
+            memories[index].private_mb,
+        )
+        if slot.in_flight:  # past the budget with no idle worker: its requests run again
+            error = LeanPoolError("The pool replaced this worker to stay within its memory budget.")
+            self._worker_died(slot, error, "memory_budget", charged=False)
+        else:
+            self._replace(slot, "memory_budget")
+        self._budget_checked = 0.0  # estimate again before sending anything
+        live = {
+            pid for s in self.slots if s.report for pid in (s.report.pid, s.report.repl_pid) if pid
+        }
+        self._budget.forget_gone(live)
+        return True
 
     def _watch_placement(self, now: float) -> None:
         """Fail the waiting requests once no worker is up and one has waited for a place to
@@ -678,13 +795,20 @@ class Dispatcher:
             self._settle(pending, error)
 
     def _memory_totals(self) -> dict[str, float]:
-        """The REPLs' memory summed over workers up now, by measure (see `PoolStats.memory`)."""
+        """The REPLs' memory summed over workers up now, by measure, and the budget's book
+        (see `PoolStats.memory`)."""
         reports = [slot.report for slot in self.slots if slot.report is not None]
-        return {
+        totals = {
             "rss_mb": round(sum(r.rss_mb for r in reports), 1),
             "pss_mb": round(sum(r.pss_mb for r in reports), 1),
             "private_mb": round(sum(r.private_mb for r in reports), 1),
         }
+        if self._budget is not None:
+            totals["budget_mb"] = round(self._budget.budget_mb, 1)
+            totals["budget_total_mb"] = round(self._budget_total, 1)
+            totals["budget_peak_mb"] = round(self._budget.peak_mb, 1)
+            totals["budget_holds"] = self._budget.holds
+        return totals
 
     def _node_tally(self, report: WorkerReport) -> Counter[str]:
         key = report.node or report.host

@@ -58,7 +58,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from functools import partial
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from leanpool._arguments import check_timeout
 from leanpool._backends import WorkerFactory, worker_factory
@@ -67,6 +67,7 @@ from leanpool._errors import LeanPoolError, PoolShutdownError, RequestError
 from leanpool._exports import publish
 from leanpool._futures import PoolFuture, failed_future
 from leanpool._ids import ID_BASE_STEP
+from leanpool._memory_budget import default_budget_mb
 from leanpool._pool_session import PoolSession, SessionRecord, record_of
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
@@ -169,6 +170,11 @@ class LeanPool:
             next restart the state comes back with one unpickle instead of a replay of every
             tactic before it (default True). The pickles live in a private temporary directory,
             deleted as sessions close and at shutdown.
+        memory_budget_mb: the most memory all workers and REPLs together may hold (shared
+            ``.olean`` pages counted once). Near it the pool sends no new work and replaces
+            the REPL holding the most, idle ones first, so that no request fails for it and the
+            kernel kills nothing. ``"auto"`` (default): 80 % of the machine's (or container's)
+            memory; None: no budget.
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -192,6 +198,7 @@ class LeanPool:
         sandbox: SandboxMode = "auto",
         pass_env: str | Sequence[str] | None = None,
         checkpoints: bool = True,
+        memory_budget_mb: float | Literal["auto"] | None = "auto",
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
@@ -232,7 +239,18 @@ class LeanPool:
         self._sessions = itertools.count(1)
         self._session_requests = itertools.count(1)
         self._verifier: Verifier | None = None
+        if memory_budget_mb == "auto":
+            memory_budget_mb = default_budget_mb()
+        elif memory_budget_mb is not None and not (
+            isinstance(memory_budget_mb, (int, float)) and memory_budget_mb > 0
+        ):
+            raise ValueError(
+                f"memory_budget_mb must be a positive number of MB, 'auto' or None, got "
+                f"{memory_budget_mb!r}"
+            )
+        self.memory_budget_mb = memory_budget_mb
         options = DispatcherOptions(
+            memory_budget_mb=memory_budget_mb,
             workers=self.max_workers,
             max_batch=max_batch,
             max_tasks_per_worker=max_tasks_per_worker,

@@ -152,3 +152,45 @@ def test_readme_documents_every_key(smoke_run: tuple[Path, dict[str, Any]]) -> N
     keys = set(report) | set(report["ratios"]) | set(report["extra_ratios"])
     undocumented = sorted(key for key in keys if f"`{key}`" not in readme)
     assert not undocumented, f"bench/README.md does not document: {undocumented}"
+
+
+MEMORY = ("rss", "pss", "private")
+
+
+def _memory_is_consistent(values: dict[str, Any], total: str, repl: str) -> None:
+    """Every measure is there and a number; PSS and private memory are at most RSS; the largest
+    REPL's are at most the totals."""
+    for who in (total, repl):
+        for kind in MEMORY:
+            key = who.format(kind)
+            assert isinstance(values[key], (int, float)) and values[key] >= 0, (key, values)
+        assert values[who.format("pss")] <= values[who.format("rss")], values
+        assert values[who.format("private")] <= values[who.format("rss")], values
+    for kind in MEMORY:
+        assert values[repl.format(kind)] <= values[total.format(kind)], (kind, values)
+
+
+def test_memory_is_reported_as_rss_pss_and_private(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, report = smoke_run
+    s5 = report["scenarios"]["s5_memory"]
+    for variant in s5["variants"]:
+        _memory_is_consistent(variant, "peak_total_{}_mb", "peak_repl_{}_mb")
+        for kind in MEMORY:  # the last sample reads every measure
+            assert isinstance(variant[f"final_total_{kind}_mb"], float), variant
+        assert variant["final_total_pss_mb"] <= variant["final_total_rss_mb"]
+        assert variant["final_total_private_mb"] <= variant["final_total_rss_mb"]
+        assert 1 <= variant["pss_samples"] <= variant["samples"], variant
+        assert variant["pss_sample_ms"]["p50"] <= variant["pss_sample_ms"]["max"]
+    s3 = report["scenarios"]["s3_imports"]
+    for variant in s3["variants"]:
+        memory = variant["memory_at_end"]
+        _memory_is_consistent(memory, "total_{}_mb", "repl_{}_mb")
+        assert 0 <= memory["repls"] <= memory["processes"], (variant["name"], memory)
+        if variant["name"].startswith("leanpool"):  # its REPLs are up until the pool closes
+            assert memory["repls"] >= 1 and memory["repl_rss_mb"] > 0, (variant["name"], memory)
+    text = (out / "latest.md").read_text(encoding="utf-8")
+    for title in ("### 3. Import-heavy work", "### 5. Memory with leaking commands"):
+        section = text.split(title, 1)[1].split("\n### ", 1)[0]
+        assert "| RSS | PSS | private | largest REPL: RSS | PSS | private |" in section, title

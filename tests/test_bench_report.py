@@ -332,3 +332,56 @@ def test_the_docs_list_every_headline_ratio_with_its_target() -> None:
         assert f"| `{name}` |" not in readme
         assert f"| `{name}` |" not in page
     assert "Retired: `speedup_vs_leaninteract_pool`" in page
+
+
+def _memory(rss: float, pss: float, private: float, repls: int) -> dict[str, Any]:
+    return {
+        "total_rss_mb": rss,
+        "total_pss_mb": pss,
+        "total_private_mb": private,
+        "repl_rss_mb": rss / 2,
+        "repl_pss_mb": pss / 2,
+        "repl_private_mb": private / 2,
+        "processes": repls + 2,
+        "repls": repls,
+    }
+
+
+def test_markdown_shows_rss_pss_and_private_memory_side_by_side() -> None:
+    scenarios = _scenarios()
+    base = _variant("x", 1.0, 0.0, (1, 2, 3), requests=10)
+    scenarios["s3_imports"]["variants"] = [
+        {**base, "name": "leanpool_affinity", "memory_at_end": _memory(3400.0, 1700.0, 90.0, 2)},
+        {**base, "name": "seed_recipe", "memory_at_end": _memory(120.0, 80.0, 70.0, 0)},
+        {**base, "name": "leaninteract_pool"},  # no sample: no row
+    ]
+    scenarios["s5_memory"] = {
+        "variants": [
+            {
+                **base,
+                "name": "leanpool_unlimited",
+                "peak_total_rss_mb": 2100.0,
+                "peak_total_pss_mb": 2050.0,
+                "peak_total_private_mb": 2000.0,
+                "peak_repl_rss_mb": 1010.0,
+                "peak_repl_pss_mb": 1005.0,
+                "peak_repl_private_mb": 1000.0,
+                "final_total_rss_mb": 2090.0,
+                "final_total_pss_mb": 2040.0,
+                "final_total_private_mb": 1990.0,
+                "repl_restarts": {},
+                "worker_recycles": {},
+                "samples": 40,
+                "pss_samples": 20,
+                "pss_sample_ms": {"p50": 4.5, "max": 9.25},
+            }
+        ]
+    }
+    text = report.markdown(_build(scenarios), [])
+    s3 = text.split("### 3. Import-heavy work", 1)[1].split("\n### ", 1)[0]
+    assert "| leanpool_affinity | 4 | 2 | 3,400 | 1,700 | 90 | 1,700 | 850 | 45 |" in s3
+    assert "| seed_recipe | 2 | 0 | 120 | 80 | 70 | 60 | 40 | 35 |" in s3
+    assert "| leaninteract_pool | 4 |" not in s3.split("Memory at the end", 1)[1]
+    s5 = text.split("### 5. Memory with leaking commands", 1)[1].split("\n### ", 1)[0]
+    assert "| leanpool_unlimited | 2,100 | 2,050 | 2,000 | 1,010 | 1,005 | 1,000 | – | – |" in s5
+    assert "PSS read in 20 of 40 samples (a sample with it took 4.5 ms, at most 9.25 ms)" in s5

@@ -18,13 +18,23 @@ Pools are started before the clock starts (processes and REPLs up); imports are 
 The per-command baselines (seed recipe, no affinity) cost the same for every command, so in quick
 mode they run a stratified prefix (`import_commands_slow`, equal per header) and their time for
 the full count is scaled linearly; the JSON says so (`measured_commands`, `scaled_from`).
+
+After each variant's clock stopped, with its processes still up, one sample of the memory of the
+bench's descendant processes (`measure.memory_snapshot_mb`: totals of workers + REPLs and the
+largest REPL's, as RSS, PSS and private memory) shows how the imported modules' pages count: the
+simulator maps each module's file read-only and shared, as Lean maps ``.olean`` files, so RSS
+counts a module once per REPL that imported it, PSS once, and private memory not at all. Every
+variant's REPLs are descendants of the bench process (leanpool's under its workers,
+LeanInteract's under this process, the seed recipe's under its spawn pool), but the seed
+recipe's live for one command each: its sample, taken after the last one, holds its pool's
+processes and no REPL (`repls` is 0).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.measure import Run, drive_window, timed
+from bench.measure import Run, drive_window, memory_snapshot_mb, timed
 from bench.scenarios import Context
 from bench.systems import (
     HEADERS,
@@ -86,6 +96,7 @@ def run(ctx: Context) -> dict[str, Any]:
             measured = drive_window(Run(name), pool.submit, texts[:count], window, ctx.deadline_s)
             measured.notes["in_flight"] = window
             measured.notes["header_imports"] = pool.stats().header_imports
+            measured.notes["memory_at_end"] = memory_snapshot_mb()
         variants[name] = _scaled(measured, n)
 
     if ctx.with_leaninteract:
@@ -102,6 +113,7 @@ def run(ctx: Context) -> dict[str, Any]:
                     verify_one, [(li_config, text, timeout) for text in texts[:n_slow]]
                 )
             seed.seconds = elapsed[0]
+            seed.notes["memory_at_end"] = memory_snapshot_mb()  # no REPL left: one per command
         for kind, seconds in outcomes:
             seed.results += 1
             seed.kinds[kind] += 1
@@ -136,14 +148,16 @@ def _leaninteract_pool(
     from lean_interact import LeanServerPool
 
     result = Run("leaninteract_pool")
-    with LeanServerPool(li_config, num_workers=ctx.workers) as li_pool, timed() as elapsed:
-        headers = li_pool.run_batch(
-            [LICommand(cmd=f"import {h}") for h in HEADERS], timeout_per_cmd=timeout
-        )
-        envs = {h: getattr(r, "env", None) for h, r in zip(HEADERS, headers, strict=True)}
-        requests: list[Any] = [LICommand(cmd=body, env=envs[header]) for header, body in work]
-        result.submitted = len(requests)
-        outcomes = li_pool.run_batch(requests, timeout_per_cmd=timeout)
+    with LeanServerPool(li_config, num_workers=ctx.workers) as li_pool:
+        with timed() as elapsed:
+            headers = li_pool.run_batch(
+                [LICommand(cmd=f"import {h}") for h in HEADERS], timeout_per_cmd=timeout
+            )
+            envs = {h: getattr(r, "env", None) for h, r in zip(HEADERS, headers, strict=True)}
+            requests: list[Any] = [LICommand(cmd=body, env=envs[header]) for header, body in work]
+            result.submitted = len(requests)
+            outcomes = li_pool.run_batch(requests, timeout_per_cmd=timeout)
+        result.notes["memory_at_end"] = memory_snapshot_mb()
     result.seconds = elapsed[0]
     for outcome in outcomes:
         result.add(outcome)
