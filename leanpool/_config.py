@@ -34,6 +34,7 @@ from leanpool._exports import publish
 from leanpool._versions import normalize_lean_version, sort_versions
 
 if TYPE_CHECKING:
+    from leanpool._preflight import Problem
     from leanpool._project import BaseProject
     from leanpool._setup import SetupTools
 
@@ -191,6 +192,15 @@ class LeanREPLConfig:
 
     def is_setup(self) -> bool:
         return getattr(self, "launch", None) is not None
+
+    def preflight(self) -> list[Problem]:
+        """What would make verification with this config wrong, or make Lake reach the
+        network: the REPL's Lean against the project's, the project's and its packages'
+        builds, its manifest (see `leanpool._preflight`). Reads files only; [] with a
+        ``repl_cmd``. `LeanPool` raises for the errors and warns for the rest."""
+        from leanpool._preflight import preflight
+
+        return preflight(self)
 
     def get_available_lean_versions(self) -> list[str]:
         """Lean versions the configured REPL can be built for, oldest first.

@@ -69,6 +69,7 @@ from leanpool._futures import PoolFuture, failed_future
 from leanpool._ids import ID_BASE_STEP
 from leanpool._memory_budget import default_budget_mb
 from leanpool._pool_session import PoolSession, SessionRecord, record_of
+from leanpool._preflight import enforce_preflight
 from leanpool._routing import dedup_key, header_split_for, names_state
 from leanpool._sandbox import SandboxMode, check_pass_env, check_sandbox, warn_missing_once
 from leanpool._stats import PoolStats
@@ -209,6 +210,7 @@ class LeanPool:
         if sandbox is not None:
             warn_missing_once()  # here, in the owner's process (workers stay quiet)
         _check_address_space(config, server_options.get("memory_backend", "rlimit"))
+        enforce_preflight(config, stacklevel=3)  # a REPL that cannot serve this project
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:

@@ -11,10 +11,10 @@ cwd, pid), and each fake creates the files the real tool would:
 * ``elan``: ``toolchain list`` / ``toolchain install`` under ``$ELAN_HOME/toolchains``; an installed
   toolchain has a fake ``bin/lean`` (``--print-prefix``).
 * ``lake``: ``build`` (a REPL package gets ``.lake/build/bin/repl``, a script exec'ing the REPL
-  simulator), ``update`` (manifest from the lakefile's ``require`` lines), ``exe cache get``
-  (Mathlib only), ``env`` (Lean's variables, then exec), ``--version``. Unlike elan's proxy it
-  refuses to run when the toolchain in ``lean-toolchain`` is not installed, so tests see that
-  setup installed it first.
+  simulator; a project one ``.olean`` per ``lean_lib``), ``update`` (manifest from the
+  lakefile's ``require`` lines), ``exe cache get`` (Mathlib only: ``Mathlib.olean``), ``env``
+  (Lean's variables, then exec), ``--version``. Unlike elan's proxy it refuses to run when the
+  toolchain in ``lean-toolchain`` is not installed, so tests see that setup installed it first.
 
 Faults, from the environment: ``FAKE_TOOLS_FAIL="git clone=network,lake build"`` makes those
 actions fail (``=network`` with the message the real tool prints when DNS fails);
@@ -491,6 +491,10 @@ def _lake(args: list[str]) -> None:
             library = cwd / ".lake" / "build" / "lib" / "lean"
             library.mkdir(parents=True, exist_ok=True)
             (library / "built").write_text("ok")
+            for name in re.findall(
+                r"^\s*(?:@\[[^\]]*\]\s*)?lean_lib\s+«?(\w+)", _lakefile(cwd), re.M
+            ):
+                (library / f"{name}.olean").write_bytes(b"olean")  # one module per library
         print("Build completed successfully.")
     elif command == "update":
         packages = [
@@ -509,6 +513,9 @@ def _lake(args: list[str]) -> None:
         marker = _mathlib_cache_marker(cwd)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("ok")
+        library = marker.parent / "lib" / "lean"  # what the cache unpacks: Mathlib's .olean files
+        library.mkdir(parents=True, exist_ok=True)
+        (library / "Mathlib.olean").write_bytes(b"olean")
         print("Decompressing 5000 file(s)")
     elif command == "env":
         env = dict(os.environ)

@@ -489,3 +489,56 @@ def test_doctor_totals_a_project_s_olean_files_against_an_address_space_limit(
         env=home,
     )
     assert "memory_hard_limit_mb=4000 leaves room" in roomy.stdout
+
+
+def test_doctor_runs_the_preflight_on_a_project(tmp_path: Path) -> None:
+    """An unbuilt project whose manifest lacks a required package: a failed check (exit 1) and
+    a warning, each with what to do; a built one in step with its manifest: ok."""
+    home = {"ELAN_HOME": str(tmp_path / "no-elan"), "LEANPOOL_CACHE_DIR": str(tmp_path / "c")}
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "lean-toolchain").write_text("leanprover/lean4:v4.19.0\n")
+    (project / "lakefile.lean").write_text(
+        "import Lake\nopen Lake DSL\npackage proj\n"
+        'require foo from git "https://github.com/acme/foo" @ "main"\n'
+        "@[default_target]\nlean_lib Proj\n"
+    )
+    (project / "lake-manifest.json").write_text(json.dumps({"version": 7, "packages": []}))
+    done = run_cli("doctor", "--project", str(project), cwd=tmp_path, env=home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {line.split("│")[0].strip(): line for line in done.stdout.splitlines() if "│" in line}
+    assert "fail" in rows["project build"] and "not built" in rows["project build"]
+    assert "warn" in rows["lake manifest"]
+    assert "warn" in rows["REPL for project"]  # nothing cached for v4.19.0
+    text = " ".join(done.stdout.split())
+    assert "lake update foo" in text and f"leanpool setup --project {project}" in text
+    package = project / ".lake" / "packages" / "foo"
+    (package / ".lake" / "build" / "lib" / "lean").mkdir(parents=True)
+    (package / ".lake" / "build" / "lib" / "lean" / "Foo.olean").write_bytes(b"o")
+    (project / ".lake" / "build" / "lib" / "lean").mkdir(parents=True)
+    (project / ".lake" / "build" / "lib" / "lean" / "Proj.olean").write_bytes(b"o")
+    manifest = {"version": 7, "packages": [{"type": "git", "name": "foo", "inputRev": "main"}]}
+    (project / "lake-manifest.json").write_text(json.dumps(manifest))
+    fixed = run_cli("doctor", "--project", str(project), cwd=tmp_path, env=home)
+    rows = {line.split("│")[0].strip(): line for line in fixed.stdout.splitlines() if "│" in line}
+    assert "ok" in rows["project"], fixed.stdout
+    assert not {"project build", "package build", "lake manifest"} & set(rows)
+
+
+def test_doctor_finds_the_cached_repl_for_a_project_s_lean(tmp_path: Path, fake_lean: Any) -> None:
+    setup = run_cli("setup", "--lean-version", "v4.19.0", cwd=tmp_path, env=fake_lean.env())
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    rows = {}
+    for version in ("v4.19.0", "v4.21.0-rc3"):
+        project = tmp_path / version
+        project.mkdir()
+        (project / "lean-toolchain").write_text(f"leanprover/lean4:{version}\n")
+        (project / "lakefile.lean").write_text("import Lake\nopen Lake DSL\npackage proj\n")
+        done = run_cli("doctor", "--project", str(project), cwd=tmp_path, env=fake_lean.env())
+        lines = [line for line in done.stdout.splitlines() if "│" in line]
+        rows[version] = {line.split("│")[0].strip(): line for line in lines}
+    assert "ok" in rows["v4.19.0"]["REPL for project"]
+    assert "project toolchain" not in rows["v4.19.0"]  # setup installed it
+    missing = rows["v4.21.0-rc3"]["REPL for project"]
+    assert "warn" in missing and "v4.19.0" in missing  # the cached one, for another Lean
+    assert "warn" in rows["v4.21.0-rc3"]["project toolchain"]  # elan would download it

@@ -51,8 +51,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--project",
         metavar="DIR",
-        help="also total the .olean files a REPL in this Lake project maps (its build, its "
-        "packages', its toolchain's), and say what address-space limit they need",
+        help="also check this Lake project before any run: a cached REPL for its Lean "
+        "version, its build and its packages' builds, its manifest (what would make lake "
+        "reach the network), and total the .olean files a REPL in it maps against an "
+        "address-space limit",
     )
     parser.add_argument(
         "--memory-hard-limit-mb",
@@ -67,6 +69,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     findings = list(diagnose())
     if getattr(args, "project", None):
+        findings += list(project_findings(Path(args.project)))
         findings += list(olean_findings(Path(args.project), args.memory_hard_limit_mb))
     table = Table(title="leanpool doctor", title_justify="left", show_edge=False)
     table.add_column("check")
@@ -176,6 +179,66 @@ def _toolchains() -> Iterator[Finding]:
         )
         return
     yield Finding("toolchains", "ok", ", ".join(names))
+
+
+_PREFLIGHT_LABELS = {
+    "repl-version": "REPL version",
+    "project-build": "project build",
+    "package-build": "package build",
+    "manifest": "lake manifest",
+    "toolchain": "project toolchain",
+}
+
+
+def project_findings(project: Path) -> Iterator[Finding]:
+    """The pool's preflight on a project directory (`leanpool._preflight.check_project`), and
+    whether the cache holds a REPL built for the project's Lean."""
+    from leanpool._preflight import check_project
+    from leanpool._project import read_lean_version
+
+    if not project.is_dir():
+        return  # olean_findings says so
+    version = read_lean_version(project)
+    if version is not None:
+        yield from _repl_for(project, version)
+    problems = check_project(project)
+    for problem in problems:
+        yield Finding(
+            _PREFLIGHT_LABELS.get(problem.check, problem.check),
+            "fail" if problem.severity == "error" else "warn",
+            f"{problem.what}: {problem.why}",
+            problem.action,
+        )
+    if not problems:
+        yield Finding(
+            "project",
+            "ok",
+            f"{project}: built (its own and its packages' .olean files), lake-manifest.json in "
+            "step with the lakefile, every package cloned at the manifest's revision",
+        )
+
+
+def _repl_for(project: Path, version: str) -> Iterator[Finding]:
+    """A cached REPL build whose checkout's ``lean-toolchain`` names `version` (the REPL
+    version the pool's preflight compares with the project's)."""
+    from leanpool._preflight import repl_checkout_version
+
+    builds = sorted(cache_directory().glob("repl/*/builds/*"))
+    versions = {build: repl_checkout_version(build) for build in builds}
+    matching = [b for b, v in versions.items() if v == version]
+    if matching:
+        yield Finding("REPL for project", "ok", f"Lean {version}: {matching[0]}")
+        return
+    others = sorted({v for v in versions.values() if v})
+    detail = f"no cached REPL build for Lean {version} (the project's lean-toolchain)"
+    if others:
+        detail += f"; the cached ones ({', '.join(others)}) cannot read its .olean files"
+    yield Finding(
+        "REPL for project",
+        "warn",
+        detail,
+        f"`leanpool setup --project {project}` builds the REPL for Lean {version}",
+    )
 
 
 def olean_findings(project: Path, limit_mb: float | None) -> Iterator[Finding]:
