@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from leanpool._errors import WorkerCrashedError as WorkerCrashedError
     from leanpool._pool import LeanPool as LeanPool
     from leanpool._pool_session import PoolSession as PoolSession
+    from leanpool._preflight import PreflightError as PreflightError
+    from leanpool._preflight import PreflightWarning as PreflightWarning
     from leanpool._project import BaseProject as BaseProject
     from leanpool._project import GitProject as GitProject
     from leanpool._project import LeanRequire as LeanRequire

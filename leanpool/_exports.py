@@ -49,6 +49,8 @@ EXPORTS: dict[str, str] = {
     "TruncatedResponseError": "leanpool._errors",
     "PoolShutdownError": "leanpool._errors",
     "LeanSetupError": "leanpool._errors",
+    "PreflightError": "leanpool._preflight",
+    "PreflightWarning": "leanpool._preflight",
     # config and projects
     "LeanREPLConfig": "leanpool._config",
     "ReplLaunch": "leanpool._config",

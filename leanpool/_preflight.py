@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from leanpool._errors import LeanSetupError
+from leanpool._exports import publish
 from leanpool._versions import parse_lean_version, toolchain_name, toolchain_version
 
 if TYPE_CHECKING:
@@ -692,3 +693,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+publish(__name__)
