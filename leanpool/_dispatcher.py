@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 from leanpool._backends import WorkerFactory, is_worker_death
 from leanpool._channel import SKIPPED
-from leanpool._errors import LeanPoolError, PoolShutdownError, WorkerCrashedError
+from leanpool._errors import (
+    LeanPoolError,
+    PoolShutdownError,
+    WorkerCrashedError,
+    retry_on_fresh_repl,
+)
 from leanpool._futures import PoolFuture, callback_runner, mark_dispatcher_thread
 from leanpool._memory_budget import UNMEASURED_GROWTH, MemoryBudget, SlotMemory
 from leanpool._routing import HeaderSplit
@@ -92,6 +97,7 @@ class Pending:
     submitted: float = field(default_factory=time.monotonic)
     worker_deaths: int = 0  # deaths of a worker while its REPL served this request
     requeues: int = 0  # times it went back to the queue because its worker was lost
+    fresh_repl_retries: int = 0  # times it ran again after its REPL failed for the machine
     urgent: bool = False  # queued ahead of what waits
     task: Task | None = None  # the task it was last sent in (its slot, its worker's generation)
     ticket: int = 0  # its number on that worker's control page (0: not on a worker now)
@@ -147,6 +153,8 @@ class DispatcherOptions:
     max_headers_per_worker: int = 8
     max_tasks_per_worker: int | None = None
     worker_death_retries: int = 1
+    # runs again on a fresh REPL for a request whose REPL failed for infrastructure reasons
+    infrastructure_retries: int = 1
     result_cache_size: int = 4096
     worker_grace: float = 10.0  # seconds without a sign of life before a worker is replaced
     memory_budget_mb: float | None = None  # the workers' and REPLs' total (see _memory_budget)
@@ -884,6 +892,17 @@ class Dispatcher:
     def _settle(self, pending: Pending, result: Any, record: bool = True) -> None:
         """Deliver the request's result (a response or an exception) to each future, once."""
         live = sum(1 for future in pending.futures if not future.cancelled())
+        if (
+            live
+            and retry_on_fresh_repl(result)
+            and pending.fresh_repl_retries < self.options.infrastructure_retries
+            and not self._closing
+        ):  # its REPL was killed from outside, or would not start: not the request's doing
+            pending.fresh_repl_retries += 1
+            pending.ticket = 0
+            self._retried += 1
+            self._enqueue(pending, front=True)
+            return
         if result is SKIPPED:  # its worker skipped it: every caller had cancelled it
             pending.ticket = 0
             if live:  # defensive: one still wants it

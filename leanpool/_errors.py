@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
+from typing import Any, Literal
 
 from leanpool._exports import publish
 
@@ -49,8 +49,27 @@ def _tail(text: str | bytes | None, limit: int = _TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
+# Whose fault a failure is: the code's ("proof": it ran too long, grew past its limit, or made
+# Lean die), the machine's or leanpool's ("infrastructure": a REPL killed from outside, a lost
+# worker, no worker to run it, a REPL that would not start or wrote garbage, a state lost with
+# its REPL), the caller's ("request": refused before it was sent), or nobody's ("shutdown").
+Blame = Literal["proof", "infrastructure", "request", "shutdown"]
+# Signals a REPL gets from outside, never from Lean itself: the kernel's OOM killer, an admin,
+# a container runtime (leanpool's own kills end requests as timeouts or memory errors instead).
+_OUTSIDE_SIGNALS = frozenset({9, 15})  # SIGKILL, SIGTERM
+
+
 class LeanPoolError(Exception):
-    """Base class of every error leanpool raises on its own behalf."""
+    """Base class of every error leanpool raises on its own behalf.
+
+    `blame` says whose fault it is (see `Blame`): a batch counts only "proof" failures against
+    the code, and the pool runs a request again once when its REPL failed for infrastructure
+    reasons (`LeanPool(infrastructure_retries=...)`).
+    """
+
+    @property
+    def blame(self) -> Blame:
+        return "infrastructure"
 
     def __init__(self, message: str = "", **details: Any) -> None:
         super().__init__(message)
@@ -78,6 +97,10 @@ class RequestError(LeanPoolError, ValueError):
 
     Examples: an empty request, a negative id on the wire, a value of the wrong type.
     """
+
+    @property
+    def blame(self) -> Blame:
+        return "request"
 
 
 class _DecodeErrorFields:
@@ -137,6 +160,10 @@ class LeanTimeoutError(LeanPoolError, TimeoutError):
 
     timeout: float | None
 
+    @property
+    def blame(self) -> Blame:
+        return "proof"
+
 
 class LeanCrashError(LeanPoolError, ConnectionAbortedError):
     """The REPL process died while serving a request.
@@ -147,6 +174,14 @@ class LeanCrashError(LeanPoolError, ConnectionAbortedError):
 
     returncode: int | None
     stderr_tail: str
+
+    @property
+    def blame(self) -> Blame:
+        """Lean dying on the code is the code's fault; a REPL killed from outside is not."""
+        returncode = getattr(self, "returncode", None)
+        if returncode is not None and -returncode in _OUTSIDE_SIGNALS:
+            return "infrastructure"
+        return "proof"
 
 
 class TruncatedResponseError(_DecodeErrorFields, LeanCrashError, json.JSONDecodeError):
@@ -168,12 +203,20 @@ class TruncatedResponseError(_DecodeErrorFields, LeanCrashError, json.JSONDecode
 class WorkerCrashedError(LeanCrashError):
     """A pool worker process died (not just its REPL) while running the request."""
 
+    @property
+    def blame(self) -> Blame:
+        return "infrastructure"
+
 
 class LeanMemoryError(LeanPoolError, MemoryError):
     """A memory limit was hit: the hard limit, the RSS watchdog, or an out-of-memory death."""
 
     limit_mb: float | None
     rss_mb: float | None
+
+    @property
+    def blame(self) -> Blame:
+        return "proof"  # the request grew its REPL past the limit (or Lean ran out on it)
 
 
 class ServerNotRunningError(LeanPoolError, ChildProcessError):
@@ -189,6 +232,10 @@ class StateLostError(LeanPoolError, LookupError, ValueError):
 
 class PoolShutdownError(LeanPoolError, RuntimeError):
     """The pool was shut down before this request could run."""
+
+    @property
+    def blame(self) -> Blame:
+        return "shutdown"
 
 
 class LeanSetupError(LeanPoolError, RuntimeError, subprocess.CalledProcessError):
@@ -305,6 +352,17 @@ PROCESS_FAULTS: tuple[type[LeanPoolError], ...] = (
     ProtocolError,
     ServerNotRunningError,
 )
+
+
+def retry_on_fresh_repl(error: BaseException) -> bool:
+    """Whether running the request again on a fresh REPL may give it the answer it never got:
+    its REPL failed for infrastructure reasons (killed from outside, would not start, wrote
+    garbage). Not a lost worker (the pool already ran those again) nor a lost state (gone)."""
+    return (
+        isinstance(error, (LeanCrashError, ProtocolError, ServerNotRunningError))
+        and not isinstance(error, WorkerCrashedError)
+        and error.blame == "infrastructure"
+    )
 
 
 def fault_label(error: BaseException) -> str:

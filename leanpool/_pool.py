@@ -176,6 +176,11 @@ class LeanPool:
             the REPL holding the most, idle ones first, so that no request fails for it and the
             kernel kills nothing. ``"auto"`` (default): 80 % of the machine's (or container's)
             memory; None: no budget.
+        infrastructure_retries: how many times a request runs again, on a fresh REPL, when
+            its REPL failed for infrastructure reasons (killed from outside, as by the kernel's
+            OOM killer; would not start; wrote garbage): failures that are not the code's, see
+            `LeanPoolError.blame` (default 1; 0: never). A lost worker's requests run again
+            once as well (their own rule).
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -200,6 +205,7 @@ class LeanPool:
         pass_env: str | Sequence[str] | None = None,
         checkpoints: bool = True,
         memory_budget_mb: float | Literal["auto"] | None = "auto",
+        infrastructure_retries: int = 1,
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
@@ -211,6 +217,12 @@ class LeanPool:
             warn_missing_once()  # here, in the owner's process (workers stay quiet)
         _check_address_space(config, server_options.get("memory_backend", "rlimit"))
         enforce_preflight(config, stacklevel=3)  # a REPL that cannot serve this project
+        if isinstance(infrastructure_retries, bool) or not (
+            isinstance(infrastructure_retries, int) and infrastructure_retries >= 0
+        ):
+            raise ValueError(
+                f"infrastructure_retries must be 0 or more, got {infrastructure_retries!r}"
+            )
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
@@ -253,6 +265,7 @@ class LeanPool:
         self.memory_budget_mb = memory_budget_mb
         options = DispatcherOptions(
             memory_budget_mb=memory_budget_mb,
+            infrastructure_retries=infrastructure_retries,
             workers=self.max_workers,
             max_batch=max_batch,
             max_tasks_per_worker=max_tasks_per_worker,

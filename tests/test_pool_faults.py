@@ -21,7 +21,16 @@ from typing import Any
 import psutil
 import pytest
 
-from leanpool import LeanPool, LeanPoolError, ProofStep, RequestError, WorkerCrashedError
+from leanpool import (
+    LeanCrashError,
+    LeanMemoryError,
+    LeanPool,
+    LeanPoolError,
+    LeanTimeoutError,
+    ProofStep,
+    RequestError,
+    WorkerCrashedError,
+)
 from leanpool._control import ControlPage, WorkerControl
 from leanpool._worker import WorkerReport
 from leanpool.protocol import Command, CommandResponse
@@ -458,3 +467,57 @@ def test_a_workers_death_is_charged_to_the_request_its_repl_was_serving() -> Non
                 outcomes.append(exc)
     assert [o for i, o in enumerate(outcomes) if i != 2] == ["0", "1", "3", "4"]
     assert isinstance(outcomes[2], WorkerCrashedError)
+
+
+# ---------------------------------------------------------------- whose fault
+def _repl_pid_when_serving(pool: LeanPool, seconds: float = 10) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        worker = pool.stats().workers[0]
+        if worker["repl_pid"] and worker["in_flight"]:
+            return int(worker["repl_pid"])
+        time.sleep(0.02)
+    raise AssertionError("no REPL serving")
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_repl_killed_from_outside_is_the_machine_s_fault_and_runs_again(retries: int) -> None:
+    """SIGKILL from outside (as the kernel's OOM killer sends) is not the code's doing: the
+    request runs again once on a fresh REPL; with no retries its error says whose fault."""
+    with LeanPool(sim_config(), 1, timeout=30, infrastructure_retries=retries) as pool:
+        pool.run("#eval 0")
+        future = pool.submit("#eval 6 * 7 --!sim sleep_ms=600")
+        pid = _repl_pid_when_serving(pool)
+        time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        if retries:
+            assert eval_value(future.result(timeout=30)) == "42"
+            assert pool.stats().retried == 1
+        else:
+            error = future.exception(timeout=30)
+            assert isinstance(error, LeanCrashError) and error.blame == "infrastructure"
+            assert pool.stats().retried == 0
+
+
+def test_failures_of_the_code_are_not_run_again_and_say_so() -> None:
+    with LeanPool(sim_config(), 1, timeout=1, dedup=False) as pool:
+        crash = pool.submit("#eval 1 --!sim crash").exception(timeout=30)  # Lean dies on it
+        hang = pool.submit("#eval 2 --!sim hang").exception(timeout=30)
+        grown = pool.submit("#eval 3 --!sim rss_mb=300", timeout=30)
+        with pytest.raises(RequestError) as refused:
+            pool.submit(Command(cmd="#eval 4", env=3))  # an id, outside a session
+        assert isinstance(crash, LeanCrashError) and crash.blame == "proof"
+        assert isinstance(hang, LeanTimeoutError) and hang.blame == "proof"
+        assert eval_value(grown.result(timeout=30)) == "3"
+        assert refused.value.blame == "request"
+        assert pool.stats().retried == 0
+    with LeanPool(sim_config(), 1, memory_limit_mb=150) as pool:
+        memory = pool.submit("#eval 5 --!sim rss_mb=300").exception(timeout=30)
+        assert isinstance(memory, LeanMemoryError) and memory.blame == "proof"
+        assert pool.stats().retried == 0
+
+
+def test_infrastructure_retries_must_be_a_count() -> None:
+    for wrong in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="infrastructure_retries"):
+            LeanPool(sim_config(), 1, infrastructure_retries=wrong)  # type: ignore[arg-type]
