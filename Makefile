@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,docs,ray,serve
+EXTRAS ?= dev,docs,ray,serve,metrics
 
 .PHONY: install test test-lean lint typecheck matrix coverage demo bench soak docs clean
 

@@ -27,7 +27,7 @@ import nox
 # target of ruff and mypy.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 # Extras the suite uses when present; tests that need one skip with a reason naming it otherwise.
-OPTIONAL_EXTRAS = ["ray", "docs", "serve"]
+OPTIONAL_EXTRAS = ["ray", "docs", "serve", "metrics"]
 ROOT = Path(__file__).resolve().parent
 
 nox.options.sessions = ["tests"]

@@ -59,6 +59,12 @@ if TYPE_CHECKING:
     from leanpool._session_cache import PickleSessionCache as PickleSessionCache
     from leanpool._session_cache import ReplaySessionCache as ReplaySessionCache
     from leanpool._stats import PoolStats as PoolStats
+    from leanpool._telemetry import JsonFormatter as JsonFormatter
+    from leanpool._telemetry import MetricsServer as MetricsServer
+    from leanpool._telemetry import PoolMetrics as PoolMetrics
+    from leanpool._telemetry import enable_json_logs as enable_json_logs
+    from leanpool._telemetry import metrics_registry as metrics_registry
+    from leanpool._telemetry import serve_metrics as serve_metrics
     from leanpool.protocol import Command as Command
     from leanpool.protocol import CommandResponse as CommandResponse
     from leanpool.protocol import FileCommand as FileCommand

@@ -339,6 +339,8 @@ class Dispatcher:
                 self.stats.deduplicated(len(pending.futures))
                 return
             self._in_flight_keys[pending.key] = pending
+        if pending.header is not None:
+            self.stats.header_requests()
         self._enqueue(pending, front=pending.urgent)
 
     def _enqueue(self, pending: Pending, front: bool = False) -> None:
@@ -557,6 +559,8 @@ class Dispatcher:
         items: list[WorkItem] = []
         for pending in batch:
             pending.ticket = slot.next_ticket()
+            if not any(f.sent for f in pending.futures):  # its first send: how long it queued
+                self.stats.waited(time.monotonic() - pending.submitted, len(pending.futures))
             for future in pending.futures:
                 future.sent = True
             recipes: tuple[Any, ...] = ()
@@ -637,6 +641,7 @@ class Dispatcher:
         """Update the running estimate of a request's time in a worker, imports excluded."""
         if not results:
             return
+        self.stats.worked(max(r.seconds for r in results))
         before = (
             slot.report.counts.import_seconds
             if slot.report and slot.report.pid == report.pid
@@ -1011,6 +1016,8 @@ class Dispatcher:
             retried=self._retried,
             states_rebuilt=counts.states_rebuilt,
             states_unpickled=counts.states_unpickled,
+            import_seconds=counts.import_seconds,
+            timed_imports=counts.timed_imports,
         )
 
 

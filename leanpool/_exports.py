@@ -94,6 +94,13 @@ EXPORTS: dict[str, str] = {
     "PoolStats": "leanpool._stats",
     "Batch": "leanpool._batch",
     "BatchSummary": "leanpool._batch",
+    # telemetry
+    "PoolMetrics": "leanpool._telemetry",
+    "MetricsServer": "leanpool._telemetry",
+    "metrics_registry": "leanpool._telemetry",
+    "serve_metrics": "leanpool._telemetry",
+    "JsonFormatter": "leanpool._telemetry",
+    "enable_json_logs": "leanpool._telemetry",
 }
 
 

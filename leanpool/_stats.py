@@ -68,6 +68,36 @@ class PoolStats:
     # per machine (Ray node id; the host name for local workers): host, workers up there now,
     # requests served there, workers lost there
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Time: requests' wait in the queue (submit to dispatch to a worker), summed, and how many
+    # waits were summed; the time batches of requests spent in workers (`worker_seconds`), the
+    # part of it spent importing headers in front of them (`import_seconds`, over
+    # `timed_imports` imports): what is left is elaboration (`elaboration_seconds`)
+    queue_wait_seconds: float = 0.0
+    queue_waits: int = 0
+    worker_seconds: float = 0.0
+    import_seconds: float = 0.0
+    timed_imports: int = 0
+    # requests with an import header, run on the worker's environment for it; those that did not
+    # wait for an import (`timed_imports`) found it loaded there (`header_hit_rate`)
+    header_requests: int = 0
+
+    @property
+    def elaboration_seconds(self) -> float:
+        """Seconds the workers spent on requests other than importing their headers."""
+        return max(0.0, self.worker_seconds - self.import_seconds)
+
+    @property
+    def dedup_hit_rate(self) -> float | None:
+        """The share of submitted requests answered by an identical one; None before any."""
+        return self.deduplicated / self.submitted if self.submitted else None
+
+    @property
+    def header_hit_rate(self) -> float | None:
+        """The share of requests with an import header that found it loaded on their worker;
+        None before any."""
+        if not self.header_requests:
+            return None
+        return max(0, self.header_requests - self.timed_imports) / self.header_requests
 
     @property
     def failed_total(self) -> int:
@@ -96,6 +126,12 @@ class PoolStats:
             "retried": self.retried,
             "memory": dict(self.memory),
             "nodes": {key: dict(node) for key, node in self.nodes.items()},
+            "queue_wait_seconds": self.queue_wait_seconds,
+            "queue_waits": self.queue_waits,
+            "worker_seconds": self.worker_seconds,
+            "import_seconds": self.import_seconds,
+            "timed_imports": self.timed_imports,
+            "header_requests": self.header_requests,
         }
 
 
@@ -110,6 +146,10 @@ class StatsBook:
         self._cancelled = 0
         self._deduplicated = 0
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self._queue_wait_seconds = 0.0
+        self._queue_waits = 0
+        self._worker_seconds = 0.0
+        self._header_requests = 0
         self._published: dict[str, Any] = {
             "queued": 0,
             "running": 0,
@@ -148,6 +188,23 @@ class StatsBook:
                 self._done += count
                 self._kinds[kind] += count
 
+    def waited(self, seconds: float, count: int = 1) -> None:
+        """`count` requests left the queue for a worker after `seconds` each (submit to
+        dispatch)."""
+        with self._lock:
+            self._queue_wait_seconds += seconds * count
+            self._queue_waits += count
+
+    def worked(self, seconds: float) -> None:
+        """A worker spent `seconds` on a batch of requests, header imports included."""
+        with self._lock:
+            self._worker_seconds += seconds
+
+    def header_requests(self, count: int = 1) -> None:
+        """`count` requests with an import header were sent to run on its environment."""
+        with self._lock:
+            self._header_requests += count
+
     def publish(self, **values: Any) -> None:
         with self._lock:
             self._published = values
@@ -159,6 +216,8 @@ class StatsBook:
             published = dict(self._published)
             submitted, done = self._submitted, self._done
             cancelled, deduplicated = self._cancelled, self._deduplicated
+            queue_wait_seconds, queue_waits = self._queue_wait_seconds, self._queue_waits
+            worker_seconds, header_requests = self._worker_seconds, self._header_requests
 
         ok = kinds.pop("ok", 0)
         return PoolStats(
@@ -183,6 +242,12 @@ class StatsBook:
             retried=published["retried"],
             memory=dict(published["memory"]),
             nodes={key: dict(node) for key, node in published["nodes"].items()},
+            queue_wait_seconds=queue_wait_seconds,
+            queue_waits=queue_waits,
+            worker_seconds=worker_seconds,
+            import_seconds=published.get("import_seconds", 0.0),
+            timed_imports=published.get("timed_imports", 0),
+            header_requests=header_requests,
         )
 
 
