@@ -25,18 +25,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from leanpool._errors import RequestError
+from leanpool._errors import Blame, RequestError
 from leanpool._exports import publish
 from leanpool._futures import failed_future, result_of
 from leanpool._results_file import ResultsFile, id_key
 from leanpool._stats import percentile
 from leanpool._verdict import STATUSES, Status, VerdictPolicy
-from leanpool._verify import Verification, judge
+from leanpool._verify import Verification, blame_of, judge
 from leanpool.protocol import BaseREPLQuery, Command
 
 if TYPE_CHECKING:
     from leanpool._pool import LeanPool, PoolPort
     from leanpool._progress import ProgressTracker
+
+
+BLAMES = ("proof", "infrastructure", "request", "shutdown")
 
 
 @dataclass
@@ -57,6 +60,18 @@ class BatchResult:
     def passed(self) -> bool:
         return self.verdict == "passed"
 
+    @property
+    def blame(self) -> Blame | None:
+        """Whose fault it is if it did not pass: "proof", "infrastructure", "request" or
+        "shutdown" (`LeanPoolError.blame`); None when it passed."""
+        if self.resumed and isinstance(self.result, dict):
+            recorded = self.result.get("blame")
+            return recorded if recorded in BLAMES else blame_of(self.verdict, None)
+        error = self.result
+        if not isinstance(error, BaseException) and self.verification is not None:
+            error = self.verification.error
+        return blame_of(self.verdict, error)
+
     def record(self) -> dict[str, Any]:
         """The entry as one line of a results file."""
         line: dict[str, Any] = {
@@ -65,11 +80,18 @@ class BatchResult:
             "reasons": list(self.reasons),
             "seconds": None if self.seconds is None else round(self.seconds, 4),
         }
+        if self.blame is not None:
+            line["blame"] = self.blame
         if isinstance(self.result, BaseException):
             line["fault"] = type(self.result).__name__
             line["message"] = str(self.result)[:2000]
         if self.verification is not None and self.verification.axioms:
             line["axioms"] = self.verification.axioms
+        if self.verification is not None and self.verification.heartbeat_budget is not None:
+            line["heartbeat_budget"] = self.verification.heartbeat_budget
+            line["heartbeats_rewritten"] = [
+                r.to_dict() for r in self.verification.heartbeats_rewritten
+            ]
         return line
 
 
@@ -82,6 +104,9 @@ class BatchSummary:
     rejected: int = 0
     faults_by_kind: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # how often each reason was given
+    # what did not pass, by whose fault ("proof", "infrastructure", ...): the code's failures
+    # apart from the machine's
+    by_blame: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     latency_mean: float | None = None
     latency_p50: float | None = None
@@ -288,10 +313,14 @@ class Batch:
         faults: dict[str, int] = {}
         reasons: dict[str, int] = {}
         latencies: list[float] = []
+        by_blame: dict[str, int] = {}
         for entry in self.results:
             if entry.verdict is None:
                 continue
             counts[entry.verdict] += 1
+            blame = entry.blame
+            if blame is not None:
+                by_blame[blame] = by_blame.get(blame, 0) + 1
             for reason in entry.reasons:
                 reasons[reason] = reasons.get(reason, 0) + 1
             if entry.verdict == "fault":
@@ -313,6 +342,7 @@ class Batch:
             rejected=counts["rejected"],
             faults_by_kind=faults,
             reasons=reasons,
+            by_blame=by_blame,
             wall_seconds=finished - self._started,
             latency_mean=sum(latencies) / len(latencies) if latencies else None,
             latency_p50=percentile(latencies, 0.5),

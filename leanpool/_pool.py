@@ -181,6 +181,11 @@ class LeanPool:
             OOM killer; would not start; wrote garbage): failures that are not the code's, see
             `LeanPoolError.blame` (default 1; 0: never). A lost worker's requests run again
             once as well (their own rule).
+        heartbeat_budget: the default of `verify`'s and `batch`'s ``heartbeat_budget``: every
+            ``set_option maxHeartbeats 0`` of a submission (``in`` forms too) is rewritten to
+            this finite budget, in thousands of heartbeats as Lean counts them, so a runaway
+            fails fast as a Lean error instead of a timeout and a restart; the verdict records
+            it (docs/concepts/verdicts.md). None (default): submissions run as written.
         **server_options: passed to each worker's `AutoLeanServer` (``max_total_memory``,
             ``max_process_memory``, ``max_restart_attempts``, ``fault_retries``,
             ``memory_backend``, ...).
@@ -206,6 +211,7 @@ class LeanPool:
         checkpoints: bool = True,
         memory_budget_mb: float | Literal["auto"] | None = "auto",
         infrastructure_retries: int = 1,
+        heartbeat_budget: int | None = None,
         **server_options: Any,
     ) -> None:
         if not config.is_setup():
@@ -263,6 +269,16 @@ class LeanPool:
                 f"{memory_budget_mb!r}"
             )
         self.memory_budget_mb = memory_budget_mb
+        if heartbeat_budget is not None and (
+            isinstance(heartbeat_budget, bool)
+            or not isinstance(heartbeat_budget, int)
+            or heartbeat_budget < 1
+        ):
+            raise ValueError(
+                f"heartbeat_budget must be a positive number of thousands of heartbeats or "
+                f"None, got {heartbeat_budget!r}"
+            )
+        self.heartbeat_budget = heartbeat_budget
         options = DispatcherOptions(
             memory_budget_mb=memory_budget_mb,
             infrastructure_retries=infrastructure_retries,
@@ -437,7 +453,7 @@ class LeanPool:
             self._verifier = Verifier(PoolPort(self), remember=self.dedup)
         return self._verifier.submit(
             Submission(code, formal_statement, header),
-            make_policy(policy, policy_options),
+            self._policy(policy, policy_options),
             timeout,
         )
 
@@ -465,10 +481,19 @@ class LeanPool:
             self,
             PoolPort(self),
             progress=self._want_progress(progress),
-            policy=make_policy(policy, policy_options),
+            policy=self._policy(policy, policy_options),
             results_path=results_path,
             resume=resume,
         )
+
+    def _policy(self, policy: VerdictPolicy | None, options: dict[str, Any]) -> VerdictPolicy:
+        """The verdict policy of one call: its own, else the pool's heartbeat budget."""
+        import dataclasses
+
+        built = make_policy(policy, options)
+        if built.heartbeat_budget is None and self.heartbeat_budget is not None:
+            built = dataclasses.replace(built, heartbeat_budget=self.heartbeat_budget)
+        return built
 
     def session(self) -> PoolSession:
         """A handle for stateful work (env / proof-state ids that stay valid)."""

@@ -29,6 +29,10 @@ a learning model exploits (an injected axiom did exactly that in an RL reward: P
    ``statement_missing`` / ``statement_mismatch``.
 6. In tactic mode, the proof's status is ``Completed`` (``incomplete`` otherwise).
 
+With a ``heartbeat_budget``, ``set_option maxHeartbeats 0`` (and, with ``lower_heartbeats``,
+values above the budget) is rewritten to the budget before Lean runs (`leanpool._heartbeats`): a
+runaway is then ``lean_error`` with the reasons ``error`` and ``max_heartbeats``, not a timeout.
+
 Which level of the Lean reference manual's escalation ("Validating a Lean Proof") this gives:
 checks 1 and 3 are level 1 (a clean build), check 4 is level 2 (``#print axioms``). Level 3 and
 the gold standard (lean4checker replaying declarations through the kernel, Comparator) need the
@@ -86,6 +90,21 @@ class VerdictPolicy:
     allow_native: bool = False
     allow_metaprograms: bool = False
     check_axioms: bool = True  # ask Lean (one extra command); False: errors and sorry only
+    # Thousands of heartbeats (Lean's unit for `maxHeartbeats`; its default is 200000): every
+    # `set_option maxHeartbeats 0` (no limit) of a submission is set to it before Lean runs, so
+    # a runaway fails fast as a Lean error (`leanpool._heartbeats`). None: the text as written.
+    heartbeat_budget: int | None = None
+    lower_heartbeats: bool = False  # also lower values above the budget to it
+
+    def __post_init__(self) -> None:
+        budget = self.heartbeat_budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)):
+            raise TypeError(f"heartbeat_budget must be an int or None, got {budget!r}")
+        if budget is not None and budget < 1:
+            raise ValueError(
+                "heartbeat_budget must be at least 1 (thousand heartbeats); 0 would mean no "
+                f"limit, None leaves the text as written; got {budget}"
+            )
 
     def forbidden(self, code: str) -> list[str]:
         """Reasons the text alone refuses: options that switch checks off, commands that add

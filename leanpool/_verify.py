@@ -25,6 +25,7 @@ ones are answered again from a small cache (answers are deterministic).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import threading
 import time
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from leanpool._errors import LeanPoolError, RequestError
+from leanpool._errors import Blame, LeanPoolError, RequestError
 from leanpool._futures import result_of
+from leanpool._heartbeats import HeartbeatRewrite, apply_heartbeat_budget, original_column
 from leanpool._lean_text import clean_theorem_string, remove_lean_comments
 from leanpool._routing import split_header
 from leanpool._verdict import Verdict, VerdictPolicy, parse_axioms_message
@@ -49,6 +51,10 @@ REFERENCE_NAME = "__leanpool_reference"
 _DECLARATION = re.compile(r"\b(theorem|lemma)\s+([^\s:({\[⦃]+)")
 _SCOPE = re.compile(r"\b(namespace|section|end)\b[ \t]*([^\s]*)")
 _CACHE_SIZE = 4096
+# Lean's message when a command's `maxHeartbeats` is spent (`throwMaxHeartbeat`, Lean 4
+# src/Lean/CoreM.lean): "(deterministic) timeout at `whnf`, maximum number of heartbeats
+# (200000) has been reached" and a note naming the option (also `synthInstance.maxHeartbeats`).
+_MAX_HEARTBEATS = re.compile(r"maximum number of heartbeats \(\d+\) has been reached")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class Verification:
     error: BaseException | None = None  # what stopped the verdict (a fault), if anything
     axioms: dict[str, list[str]] = field(default_factory=dict)  # per declared theorem
     seconds: float = 0.0
+    # The policy's heartbeat budget (None: none), and the `set_option maxHeartbeats` values it
+    # replaced (positions as the response's messages give them).
+    heartbeat_budget: int | None = None
+    heartbeats_rewritten: tuple[HeartbeatRewrite, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -82,6 +92,24 @@ class Verification:
     def reasons(self) -> tuple[str, ...]:
         return self.verdict.reasons
 
+    @property
+    def blame(self) -> Blame | None:
+        """Whose fault a verdict other than "passed" is (`blame_of`)."""
+        return blame_of(self.status, self.error)
+
+
+def blame_of(status: str | None, error: object) -> Blame | None:
+    """Whose fault a result is: None when it passed; the code's ("proof") when Lean rejected
+    it or the policy did; else the error's own `LeanPoolError.blame` (a timeout is the
+    code's, a lost worker the machine's)."""
+    if status == "passed" or status is None:
+        return None
+    if status in ("lean_error", "rejected"):
+        return "proof"
+    if isinstance(error, LeanPoolError):
+        return error.blame
+    return "infrastructure"
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -92,6 +120,7 @@ class _Plan:
     theorem: str | None  # the reference's theorem name
     declared: tuple[str, ...]  # theorems the submission declares (full names)
     body: str  # the submission's own text (what the policy scans)
+    rewrites: tuple[HeartbeatRewrite, ...] = ()  # heartbeat budget (lines as reported)
 
     def checks(self, policy: VerdictPolicy) -> list[tuple[str, str]]:
         """(what, command line) for the second command; empty: nothing to ask."""
@@ -109,8 +138,9 @@ class _Plan:
         return lines
 
 
-def plan_submission(submission: Submission) -> _Plan:
-    """Where the reference goes, and which theorems the submission declares.
+def plan_submission(submission: Submission, policy: VerdictPolicy | None = None) -> _Plan:
+    """Where the reference goes, which theorems the submission declares, and (with the
+    policy's heartbeat budget) its text with the budget applied.
 
     Raises `RequestError` for a reference statement that holds no theorem.
     """
@@ -126,14 +156,21 @@ def plan_submission(submission: Submission) -> _Plan:
         trusted, body = (split.header, split.body) if split is not None else ("", code)
     if trusted and not trusted.endswith("\n"):
         trusted += "\n"
+    rewrites: tuple[HeartbeatRewrite, ...] = ()
+    if policy is not None and policy.heartbeat_budget is not None:
+        body, rewrites = apply_heartbeat_budget(
+            body, policy.heartbeat_budget, lower=policy.lower_heartbeats
+        )
+        above = trusted.count("\n")  # lines as reported: the trusted header's, then the body's
+        rewrites = tuple(dataclasses.replace(r, line=r.line + above) for r in rewrites)
     declared = declared_theorems(body)
     if submission.formal_statement is None:
-        return _Plan(trusted + body, None, None, tuple(declared), body)
+        return _Plan(trusted + body, None, None, tuple(declared), body, rewrites)
     theorem, reference = reference_declaration(submission.formal_statement)
     if theorem not in declared:
         declared.append(theorem)
     text = trusted + reference + "\n" + body
-    return _Plan(text, trusted.count("\n") + 1, theorem, tuple(declared), body)
+    return _Plan(text, trusted.count("\n") + 1, theorem, tuple(declared), body, rewrites)
 
 
 def reference_declaration(statement: str) -> tuple[str, str]:
@@ -199,9 +236,11 @@ def judge(
         response, reference_errors = _without_reference(first, plan.reference_line)
         if reference_errors:
             verdict = Verdict("fault", ("reference_error",), {"errors": reference_errors})
-            return verdict, response, {}
+            return verdict, _as_written(response, plan.rewrites), {}
+    if plan is not None and plan.rewrites:
+        response = _as_written(response, plan.rewrites)
     if response.has_errors():
-        return Verdict("lean_error", ("error",)), response, {}
+        return Verdict("lean_error", _error_reasons(response)), response, {}
     reasons: list[str] = []
     if not policy.allow_sorry and _uses_sorry(response):
         reasons.append("sorry")
@@ -217,9 +256,42 @@ def judge(
     return Verdict("passed"), response, axioms
 
 
+def _error_reasons(response: CommandResponse | ProofStepResponse) -> tuple[str, ...]:
+    """``error``, and ``max_heartbeats`` when Lean ran out of heartbeats (a runaway)."""
+    runaway = any(
+        m.severity == "error" and _MAX_HEARTBEATS.search(m.data) for m in response.messages
+    )
+    return ("error", "max_heartbeats") if runaway else ("error",)
+
+
+def _as_written(response: CommandResponse, rewrites: tuple[HeartbeatRewrite, ...]) -> Any:
+    """The response with columns as in the submission as written: on a line where a heartbeat
+    value was rewritten, what follows the value moved by the difference in length."""
+    if not rewrites:
+        return response
+    lines = {r.line for r in rewrites}
+
+    def restored(item: Any) -> Any:
+        update: dict[str, Any] = {}
+        for key in ("start_pos", "end_pos"):
+            pos = getattr(item, key, None)
+            if pos is not None and pos.line in lines:
+                column = original_column(rewrites, pos.line, pos.column)
+                if column != pos.column:
+                    update[key] = pos.model_copy(update={"column": column})
+        return item.model_copy(update=update) if update else item
+
+    return response.model_copy(
+        update={
+            "messages": [restored(m) for m in response.messages],
+            "sorries": [restored(s) for s in response.sorries],
+        }
+    )
+
+
 def _judge_step(step: ProofStepResponse, policy: VerdictPolicy) -> Verdict:
     if step.has_errors():
-        return Verdict("lean_error", ("error",))
+        return Verdict("lean_error", _error_reasons(step))
     if step.proof_status != "Completed":
         sorry = step.proof_status is not None and "sorry" in step.proof_status
         if not (sorry and policy.allow_sorry):
@@ -313,11 +385,17 @@ class Verifier:
     ) -> Future[Verification]:
         """A future of the verification (bad input raises `RequestError` here)."""
         started = time.monotonic()
-        plan = plan_submission(submission)
+        plan = plan_submission(submission, policy)
         forbidden = policy.forbidden(plan.body)
         if forbidden:
             future: Future[Verification] = Future()
-            future.set_result(Verification(Verdict("rejected", tuple(forbidden)), seconds=0.0))
+            rejected = Verification(
+                Verdict("rejected", tuple(forbidden)),
+                seconds=0.0,
+                heartbeat_budget=policy.heartbeat_budget,
+                heartbeats_rewritten=plan.rewrites,
+            )
+            future.set_result(rejected)
             return future
         key = (plan.text, policy, timeout) if self._remember else None
         if key is not None:
@@ -420,7 +498,17 @@ def _finish(
         error = checks  # the check command met the fault: it is what stopped the verdict
     shown = None if isinstance(response, BaseException) else response
     with contextlib.suppress(Exception):  # InvalidStateError: cancelled meanwhile
-        result.set_result(Verification(verdict, shown, error, axioms, time.monotonic() - started))
+        result.set_result(
+            Verification(
+                verdict,
+                shown,
+                error,
+                axioms,
+                time.monotonic() - started,
+                policy.heartbeat_budget,
+                plan.rewrites,
+            )
+        )
 
 
 def _chain(inner: Future[Any], outer: Future[Verification]) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -54,6 +58,43 @@ def test_batch_collects_every_verdict(pool: LeanPool) -> None:
     assert summary.reasons["sorry"] == 1
     assert summary.latency_max is not None and summary.wall_seconds > 0
     assert "5 requests: 1 passed" in str(summary)
+    # every one of them failed because of the code: the false proof, the sorry, the hang and
+    # the crash (Lean died on it)
+    assert [r.blame for r in batch.results] == [None, "proof", "proof", "proof", "proof"]
+    assert summary.by_blame == {"proof": 4}
+    assert "blame" not in batch.results[0].record()
+    assert batch.results[3].record()["blame"] == "proof"
+
+
+def test_a_failure_of_the_machine_is_told_apart_from_the_code_s(tmp_path: Path) -> None:
+    """A REPL killed from outside (as the OOM killer does) while it checks a proof: with no
+    retry left, the batch reports it as the machine's failure, and the results file says so."""
+    results = tmp_path / "results.jsonl"
+    with LeanPool(sim_config(), 1, timeout=30, infrastructure_retries=0) as pool:
+        pool.run("#eval 0")
+
+        def kill_the_repl_once_busy() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                worker = pool.stats().workers[0]
+                if worker["in_flight"] and worker["repl_pid"]:
+                    time.sleep(0.2)
+                    os.kill(int(worker["repl_pid"]), signal.SIGKILL)
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_the_repl_once_busy)
+        killer.start()
+        with pool.batch(progress=False, results_path=results) as batch:
+            batch.submit("theorem k : 1 = 1 := by rfl --!sim sleep_ms=1500", id="killed")
+        killer.join()
+        with pool.batch(progress=False) as after:
+            after.submit("theorem f : 2 + 2 = 5 := by norm_num", id="false")
+    (killed,) = batch.results
+    assert killed.verdict == "fault" and killed.blame == "infrastructure"
+    assert batch.summary().by_blame == {"infrastructure": 1}
+    assert json.loads(results.read_text().splitlines()[0])["blame"] == "infrastructure"
+    assert after.summary().by_blame == {"proof": 1}
 
 
 def test_allow_sorry_counts_sorry_as_passed(pool: LeanPool) -> None:

@@ -15,6 +15,11 @@ Costs, paid before the answer (in this order):
 Changes to the answer:
   error         add a message with "severity": "error" (a simulated Lean error)
   huge_kb=N     add an info message whose data is N KiB on one line
+  heartbeats=N  elaboration takes N thousand heartbeats: past the command's `maxHeartbeats`
+                (the last `set_option maxHeartbeats V` before the directive, decimal V, scope of
+                `in` not modelled; default 200000; 0 = no limit), Lean's heartbeat error
+  runaway       elaboration never ends: Lean's heartbeat error at a finite `maxHeartbeats`; at
+                `set_option maxHeartbeats 0` the request never answers (as `hang`)
 
 Probes of the sandbox, run before the answer, in the order written; each adds a message:
   getenv=NAME   info `NAME=value`, or info `NAME is not set`
@@ -53,20 +58,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leanpool.testing._syntax import Source
+from leanpool.testing._syntax import Source, tokenize
 
 __all__ = [
     "DIRECTIVES_HELP",
     "Directives",
     "apply_answer_directives",
     "find_directives",
+    "heartbeat_error",
+    "max_heartbeats",
+    "out_of_heartbeats",
     "problem_response",
 ]
 
 DIRECTIVES_HELP = __doc__ or ""
 
-_VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb", "stray_ms")
-_FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage", "deaf")
+_VALUED = ("stderr_kb", "cpu_ms", "sleep_ms", "rss_mb", "huge_kb", "stray_ms", "heartbeats")
+_FLAGS = ("error", "crash", "oom", "hang", "hang_hard", "garbage", "deaf", "runaway")
+# Lean 4 core's default `maxHeartbeats` (src/Lean/CoreM.lean), in thousands of heartbeats.
+DEFAULT_MAX_HEARTBEATS = 200000
 _PROBES = {"getenv": "NAME", "write": "PATH", "connect": "HOST:PORT", "spawn": "N"}
 _MAX_SPAWN = 100_000
 _DIRECTIVE = re.compile(r"--!sim\b([^\n]*)")
@@ -112,6 +122,40 @@ def find_directives(text: str) -> Directives:
     return Directives(frozenset(flags), values, tuple(problems), span, tuple(probes))
 
 
+def max_heartbeats(text: str, directives: Directives) -> int:
+    """The `maxHeartbeats` in force at the directive: the last ``set_option maxHeartbeats V``
+    before it (thousands of heartbeats; 0: no limit), else Lean's default."""
+    end = directives.span[0] if directives.span is not None else len(text)
+    tokens = tokenize(text, 0, end)
+    limit = DEFAULT_MAX_HEARTBEATS
+    for first, name, value in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if (first.text, name.text, value.kind) == ("set_option", "maxHeartbeats", "number"):
+            limit = int(value.text) if value.text.isdigit() else limit
+    return limit
+
+
+def out_of_heartbeats(text: str, directives: Directives) -> int | None:
+    """The limit the directives' elaboration runs past (None: it stays within it)."""
+    if not (directives.has("runaway") or directives.value("heartbeats")):
+        return None
+    limit = max_heartbeats(text, directives)
+    if limit == 0 or (not directives.has("runaway") and directives.value("heartbeats") <= limit):
+        return None
+    return limit
+
+
+def heartbeat_error(limit: int) -> str:
+    """Lean's message when a command's heartbeats are spent: `Lean.Core.throwMaxHeartbeat`
+    (Lean 4 src/Lean/CoreM.lean; `MessageData.note`/`hint'` in src/Lean/Message.lean add the
+    blank line and label), with the default `debug.moduleNameAtTimeout` (the ``at `whnf` ``)."""
+    return (
+        f"(deterministic) timeout at `whnf`, maximum number of heartbeats ({limit}) has been "
+        "reached\n\nNote: Use `set_option maxHeartbeats <num>` to set the limit.\n\nHint: "
+        "Additional diagnostic information may be available using the `set_option diagnostics "
+        "true` command."
+    )
+
+
 def _probe_value_ok(key: str, raw: str) -> bool:
     if key == "spawn":
         return raw.isdigit() and 0 < int(raw) <= _MAX_SPAWN
@@ -138,7 +182,8 @@ def apply_answer_directives(
 ) -> dict[str, Any]:
     """Add the probes' messages (`probed`: severity and text, in order), then the `error` and
     `huge_kb` messages, to a command or proof-step response."""
-    wanted = probed or directives.has("error") or directives.value("huge_kb")
+    spent = out_of_heartbeats(text, directives) if command else None
+    wanted = probed or directives.has("error") or directives.value("huge_kb") or spent
     if "message" in response or not wanted:
         return response
     if command and directives.span is not None:
@@ -154,6 +199,10 @@ def apply_answer_directives(
     messages = list(response.get("messages", []))
     for severity, data in probed:
         messages.append({"severity": severity, "pos": pos, "endPos": end_pos, "data": data})
+    if spent is not None:
+        messages.append(
+            {"severity": "error", "pos": pos, "endPos": end_pos, "data": heartbeat_error(spent)}
+        )
     if directives.has("error"):
         data = "simrepl: simulated error (--!sim error)"
         messages.append({"severity": "error", "pos": pos, "endPos": end_pos, "data": data})

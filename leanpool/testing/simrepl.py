@@ -27,6 +27,7 @@ from leanpool.testing._directives import (
     Directives,
     apply_answer_directives,
     find_directives,
+    max_heartbeats,
     problem_response,
 )
 from leanpool.testing._elaborator import header_modules
@@ -81,6 +82,12 @@ def _pay_costs(directives: Directives, request: Request, costs: ImportCosts) -> 
         effects.exhaust_memory()
     if directives.has("hang") or directives.has("hang_hard"):
         effects.hang(ignore_sigterm=directives.has("hang_hard"))
+    if (
+        directives.has("runaway")
+        and request.kind in ("command", "file")
+        and max_heartbeats(request.source_text, directives) == 0
+    ):
+        effects.hang()  # no limit: it runs until killed, as a runaway proof does
     if directives.has("garbage"):
         effects.garbage()
 
