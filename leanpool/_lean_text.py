@@ -176,3 +176,62 @@ def clean_last_theorem_string(
     if cleaned is None:
         raise ValueError(f"Theorem extraction failed for the following Lean code:\n{lean_code}")
     return lean_code[:index] + cleaned
+
+
+# A character literal: 'a', '\n', '\x41', '\u03b1' (Lean's `charLitFn`, src/Lean/Parser/Basic.lean).
+_CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)|[^\\'\n])'")
+
+
+def code_only(code: str) -> str:
+    """`code` with comments (``--``, nested ``/- -/``), string literals (with escapes, raw
+    ``r"..."``/``r#"..."#``) and character literals blanked out, same length, newlines kept."""
+    out: list[str] = []
+    index, length = 0, len(code)
+
+    def blank(end: int) -> None:
+        nonlocal index
+        out.append("".join("\n" if c == "\n" else " " for c in code[index:end]))
+        index = end
+
+    while index < length:
+        char = code[index]
+        if code.startswith("--", index):
+            end = code.find("\n", index)
+            blank(length if end == -1 else end)
+        elif code.startswith("/-", index):
+            depth, end = 1, index + 2
+            while end < length and depth:
+                if code.startswith("/-", end):
+                    depth, end = depth + 1, end + 2
+                elif code.startswith("-/", end):
+                    depth, end = depth - 1, end + 2
+                else:
+                    end += 1
+            blank(end)
+        elif char == '"':
+            end = index + 1
+            while end < length and code[end] != '"':
+                end += 2 if code[end] == "\\" else 1
+            blank(min(end + 1, length))
+        elif (
+            char == "r" and (raw := re.match(r'r(#*)"', code[index:])) and not _in_word(code, index)
+        ):
+            closing = '"' + raw.group(1)
+            end = code.find(closing, index + raw.end())
+            blank(length if end == -1 else end + len(closing))
+        elif char == "'" and not _in_word(code, index):
+            literal = _CHAR_LITERAL.match(code, index)
+            if literal is not None:
+                blank(literal.end())
+            else:
+                out.append(char)
+                index += 1
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _in_word(code: str, index: int) -> bool:
+    """The character before `index` continues an identifier (`h'`, `xr"`...)."""
+    return index > 0 and (code[index - 1].isalnum() or code[index - 1] in "_'!?.")

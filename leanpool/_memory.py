@@ -159,6 +159,20 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
+def container_memory_limit_bytes() -> int | None:
+    """This machine's or container's cgroup memory limit (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes`` at the cgroup root as the container sees it), or None without one."""
+    for path in (
+        Path("/sys/fs/cgroup/memory.max"),
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            text = path.read_text().strip()
+            if text != "max" and int(text) < 2**60:
+                return int(text)
+    return None
+
+
 def system_memory_fraction() -> float:
     """Fraction of the machine's memory in use (0..1), as psutil reports it."""
     import psutil

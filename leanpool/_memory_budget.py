@@ -22,11 +22,9 @@ per-REPL limit (`memory_limit_mb`), or Lean's.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 
-from leanpool._memory import MB, RssProbe
+from leanpool._memory import MB, RssProbe, container_memory_limit_bytes
 
 HIGH_WATER = 0.85  # of the budget: from here on, no new work and idle REPLs are replaced
 DEFAULT_FRACTION = 0.8  # of the machine's (or container's) memory, the default budget
@@ -55,14 +53,9 @@ def machine_memory_mb() -> float:
     import psutil
 
     total = float(psutil.virtual_memory().total)
-    for path in (
-        Path("/sys/fs/cgroup/memory.max"),
-        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-    ):
-        with contextlib.suppress(OSError, ValueError):
-            text = path.read_text().strip()
-            if text != "max" and int(text) < 2**60:
-                total = min(total, float(text))
+    limit = container_memory_limit_bytes()
+    if limit is not None:
+        total = min(total, float(limit))
     return total / MB
 
 

@@ -49,6 +49,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from leanpool._lean_text import code_only
+
 Status = Literal["passed", "lean_error", "rejected", "fault"]
 STATUSES: tuple[Status, ...] = ("passed", "lean_error", "rejected", "fault")
 STANDARD_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
@@ -165,41 +167,9 @@ class VerdictPolicy:
 
 
 def strip_comments_and_strings(code: str) -> str:
-    """`code` with comments (``--``, nested ``/- -/``) and string literals blanked out, newlines
-    kept: what is left is what Lean elaborates as code. Hand-written: one pass over the text,
-    because a ``--`` inside a string, or a quote inside a comment, must not derail the rest."""
-    out: list[str] = []
-    index, length = 0, len(code)
-    while index < length:
-        char = code[index]
-        pair = code[index : index + 2]
-        if pair == "--":
-            end = code.find("\n", index)
-            end = length if end == -1 else end
-            out.append(" " * (end - index))
-            index = end
-        elif pair == "/-":
-            depth, end = 1, index + 2
-            while end < length and depth:
-                if code.startswith("/-", end):
-                    depth, end = depth + 1, end + 2
-                elif code.startswith("-/", end):
-                    depth, end = depth - 1, end + 2
-                else:
-                    end += 1
-            out.append("".join("\n" if c == "\n" else " " for c in code[index:end]))
-            index = end
-        elif char == '"':
-            end = index + 1
-            while end < length and code[end] != '"':
-                end += 2 if code[end] == "\\" else 1
-            end = min(end + 1, length)
-            out.append("".join("\n" if c == "\n" else " " for c in code[index:end]))
-            index = end
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
+    """`code` with comments, string and character literals blanked out, newlines kept: what is
+    left is what Lean elaborates as code (`_lean_text.code_only`)."""
+    return code_only(code)
 
 
 def is_native_axiom(name: str) -> bool:

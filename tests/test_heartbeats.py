@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leanpool import LeanPool
-from leanpool._heartbeats import apply_heartbeat_budget, code_only, original_column
+from leanpool._heartbeats import apply_heartbeat_budget, original_column
+from leanpool._lean_text import code_only
 from leanpool._verdict import VerdictPolicy
 from leanpool.protocol import CommandResponse
 from leanpool.testing import sim_config

@@ -422,15 +422,9 @@ def _memory() -> Iterator[Finding]:
 
 
 def _cgroup_memory_limit() -> int | None:
-    for path in (
-        Path("/sys/fs/cgroup/memory.max"),
-        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-    ):
-        with contextlib.suppress(OSError, ValueError):
-            text = path.read_text().strip()
-            if text != "max" and int(text) < 2**60:
-                return int(text)
-    return None
+    from leanpool._memory import container_memory_limit_bytes
+
+    return container_memory_limit_bytes()
 
 
 def _rlimit() -> Iterator[Finding]:
