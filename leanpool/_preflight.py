@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -551,33 +552,43 @@ def _lean_lakefile(text: str) -> Lakefile:
     return Lakefile(requires, libraries)
 
 
-_TOML_TABLE = re.compile(r"^\s*\[\[\s*([\w.]+)\s*\]\]\s*(?:#.*)?$")
-_TOML_HEADER = re.compile(r"^\s*\[")
-_TOML_STRING = re.compile(r"^\s*([\w.]+)\s*=\s*(?:\"((?:[^\"\\]|\\.)*)\"|'([^']*)')")
-_TOML_INLINE_URL = re.compile(r"^\s*git\s*=\s*\{[^}]*\burl\s*=\s*\"([^\"]*)\"")
-
-
 def _toml_lakefile(text: str) -> Lakefile:
-    """The ``[[require]]`` and ``[[lean_lib]]`` tables of a ``lakefile.toml`` (string keys
-    only; enough for Lake's documented fields, and no TOML library on Python 3.10)."""
-    tables: list[tuple[str, dict[str, str]]] = []
-    for line in text.splitlines():
-        if (header := _TOML_TABLE.match(line)) is not None:
-            tables.append((header.group(1), {}))
-        elif _TOML_HEADER.match(line):
-            tables.append(("", {}))
-        elif tables and (inline := _TOML_INLINE_URL.match(line)) is not None:
-            tables[-1][1]["git"] = inline.group(1)
-        elif tables and (pair := _TOML_STRING.match(line)) is not None:
-            tables[-1][1][pair.group(1)] = (
-                pair.group(2) if pair.group(2) is not None else (pair.group(3) or "")
+    """The ``[[require]]`` and ``[[lean_lib]]`` tables of a ``lakefile.toml`` (Lake's
+    documented fields: ``name``, ``git`` as a URL or ``{url, subDir}``, ``rev``, ``path``),
+    read with tomllib (tomli before Python 3.11). A lakefile TOML cannot read gives nothing
+    to check here: Lake will say what is wrong with it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return Lakefile([], [])
+
+    def tables(key: str) -> list[dict[str, Any]]:
+        found = data.get(key)
+        return [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+
+    def text_or_none(value: object) -> str | None:
+        return value if isinstance(value, str) else None
+
+    requires = []
+    for table in tables("require"):
+        name = text_or_none(table.get("name"))
+        if name is None:
+            continue
+        git = table.get("git")
+        url = text_or_none(git.get("url")) if isinstance(git, dict) else text_or_none(git)
+        requires.append(
+            Require(
+                name,
+                git=url,
+                rev=text_or_none(table.get("rev")),
+                path=text_or_none(table.get("path")),
             )
-    requires = [
-        Require(t["name"], git=t.get("git"), rev=t.get("rev"), path=t.get("path"))
-        for kind, t in tables
-        if kind == "require" and t.get("name")
-    ]
-    libraries = [t["name"] for kind, t in tables if kind == "lean_lib" and t.get("name")]
+        )
+    libraries = [n for t in tables("lean_lib") if (n := text_or_none(t.get("name"))) is not None]
     return Lakefile(requires, libraries)
 
 
