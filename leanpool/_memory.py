@@ -18,6 +18,7 @@ import errno
 import os
 import resource
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -317,12 +318,29 @@ class MemoryCgroup:
 
 def remove_cgroup(path: Path) -> None:
     """Delete a cgroup once its processes are gone: the kernel refuses (EBUSY) for a moment after
-    the last one exits, so try for up to half a second."""
-    for _ in range(50):
+    the last one exits, so try for up to half a second here; on a loaded machine that moment can
+    be longer, and a background thread goes on trying for `_CGROUP_REMOVAL_SECONDS` more."""
+    if _try_rmdir(path, attempts=50):
+        return
+    threading.Thread(
+        target=_try_rmdir,
+        args=(path, int(_CGROUP_REMOVAL_SECONDS / 0.1), 0.1),
+        name="leanpool-cgroup-removal",
+        daemon=True,
+    ).start()
+
+
+_CGROUP_REMOVAL_SECONDS = 30.0
+
+
+def _try_rmdir(path: Path, attempts: int, pause: float = 0.01) -> bool:
+    """Whether `path` is gone after at most `attempts` tries `pause` seconds apart."""
+    for _ in range(attempts):
         try:
             path.rmdir()
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
-            time.sleep(0.01)
+            time.sleep(pause)
+    return False
