@@ -113,10 +113,10 @@ def test_four_repls_share_an_800_mb_header_under_a_400_mb_limit(module_dir: str)
 
 def test_counting_the_whole_rss_restarts_repls_for_the_shared_header(module_dir: str) -> None:
     """The old accounting, still available: `memory_metric="rss"` counts shared pages too."""
-    config = sim_config(imports={"HeaderA": (0, 800)}, module_dir=module_dir)
+    config = sim_config(imports={"HeaderA": (0, 300)}, module_dir=module_dir)
     with (
         LeanPool(
-            config, 1, timeout=60, progress=False, memory_limit_mb=400, memory_metric="rss"
+            config, 1, timeout=60, progress=False, memory_limit_mb=200, memory_metric="rss"
         ) as pool,
         pytest.raises(LeanMemoryError, match="RSS reached"),
     ):
