@@ -51,8 +51,8 @@ def _tail(text: str | bytes | None, limit: int = _TAIL_CHARS) -> str:
 
 # Whose fault a failure is: the code's ("proof": it ran too long, grew past its limit, or made
 # Lean die), the machine's or leanpool's ("infrastructure": a REPL killed from outside, a lost
-# worker, no worker to run it, a REPL that would not start or wrote garbage, a state lost with
-# its REPL), the caller's ("request": refused before it was sent), or nobody's ("shutdown").
+# worker, no worker to run it, a REPL that would not start, a state lost with its REPL), the
+# caller's ("request": refused before it was sent), or nobody's ("shutdown").
 Blame = Literal["proof", "infrastructure", "request", "shutdown"]
 # Signals a REPL gets from outside, never from Lean itself: the kernel's OOM killer, an admin,
 # a container runtime (leanpool's own kills end requests as timeouts or memory errors instead).
@@ -153,6 +153,12 @@ class ProtocolError(_DecodeErrorFields, LeanPoolError, json.JSONDecodeError):
         # json.JSONDecodeError.__init__ needs (msg, doc, pos) and formats args; ours are plain.
         ValueError.__init__(self, message)
         self._record(message, details)
+
+    @property
+    def blame(self) -> Blame:
+        """What the REPL wrote outside its answers comes, as a rule, from the code it ran
+        (``IO.println`` reaching the real stdout): running it again would do it again."""
+        return "proof"
 
 
 class LeanTimeoutError(LeanPoolError, TimeoutError):
@@ -356,10 +362,10 @@ PROCESS_FAULTS: tuple[type[LeanPoolError], ...] = (
 
 def retry_on_fresh_repl(error: BaseException) -> bool:
     """Whether running the request again on a fresh REPL may give it the answer it never got:
-    its REPL failed for infrastructure reasons (killed from outside, would not start, wrote
-    garbage). Not a lost worker (the pool already ran those again) nor a lost state (gone)."""
+    its REPL failed for infrastructure reasons (killed from outside, would not start). Not a
+    lost worker (the pool already ran those again) nor a lost state (gone)."""
     return (
-        isinstance(error, (LeanCrashError, ProtocolError, ServerNotRunningError))
+        isinstance(error, (LeanCrashError, ServerNotRunningError))
         and not isinstance(error, WorkerCrashedError)
         and error.blame == "infrastructure"
     )

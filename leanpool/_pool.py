@@ -178,7 +178,7 @@ class LeanPool:
             memory; None: no budget.
         infrastructure_retries: how many times a request runs again, on a fresh REPL, when
             its REPL failed for infrastructure reasons (killed from outside, as by the kernel's
-            OOM killer; would not start; wrote garbage): failures that are not the code's, see
+            OOM killer; would not start): failures that are not the code's, see
             `LeanPoolError.blame` (default 1; 0: never). A lost worker's requests run again
             once as well (their own rule).
         heartbeat_budget: the default of `verify`'s and `batch`'s ``heartbeat_budget``: every

