@@ -71,7 +71,8 @@ def test_chaos_exactly_one_result_of_the_right_kind() -> None:
     assert sum(isinstance(r, LeanMemoryError) for r in memory) >= len(memory) - 2, memory
     assert stats.done == len(requests)
     faults = sum(n for kind, n in stats.failed.items() if kind not in ("lean_errors", "LeanError"))
-    assert faults == sum(seen[k] for k in ("crash", "hang", "memory", "garbage")), stats.failed
+    # Counted from the results, not the plan: a memory request may keep its answer (above).
+    assert faults == sum(isinstance(r, LeanPoolError) for r in results), stats.failed
 
 
 def test_search_sessions_under_repl_and_worker_kills_get_one_right_result_each() -> None:
