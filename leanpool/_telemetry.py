@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any
 
 from leanpool._exports import publish
-from leanpool._stats import PoolStats
+from leanpool._metric_families import Family, empty_stats, pool_families, update_peaks
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from leanpool._pool import LeanPool
 
-_MB = 1024 * 1024
 _EXTRA_MESSAGE = (
     "Prometheus metrics need prometheus_client: pip install 'leanpool[metrics]' "
     "(or prometheus_client>=0.20)"
@@ -39,27 +38,6 @@ def _prometheus() -> Any:
     except ImportError as exc:
         raise ImportError(_EXTRA_MESSAGE, name=exc.name) from exc
     return prometheus_client
-
-
-def _empty_stats() -> PoolStats:
-    return PoolStats(
-        submitted=0,
-        queued=0,
-        running=0,
-        done=0,
-        ok=0,
-        failed={},
-        cancelled=0,
-        deduplicated=0,
-        restarts={},
-        recycles={},
-        header_imports=0,
-        session_moves=0,
-        states_rebuilt=0,
-        latency_p50=None,
-        latency_p90=None,
-        latency_p99=None,
-    )
 
 
 class PoolMetrics:
@@ -92,200 +70,24 @@ class PoolMetrics:
 
     def describe(self) -> list[Metric]:
         """The families without samples: lets a registry check names without calling `stats()`."""
-        return list(self._families(_empty_stats(), track=False))
+        return [_to_prometheus(made) for made in pool_families(empty_stats(), prefix=self._prefix)]
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._families(self._pool.stats(), track=True)
-
-    def _families(self, stats: PoolStats, track: bool) -> Iterator[Metric]:
-        from prometheus_client.core import (
-            CounterMetricFamily,
-            GaugeMetricFamily,
-            Metric,
-            SummaryMetricFamily,
-        )
-
-        p = self._prefix
-
-        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-            return CounterMetricFamily(f"{p}_{name}", doc, value=value)
-
-        def gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(f"{p}_{name}", doc)
-            if value is not None:
-                family.add_metric([], value)
-            return family
-
-        def labelled(
-            cls: type[CounterMetricFamily] | type[GaugeMetricFamily],
-            name: str,
-            doc: str,
-            labels: list[str],
-            samples: list[tuple[list[str], float]],
-        ) -> Metric:
-            family = cls(f"{p}_{name}", doc, labels=labels)
-            for values, value in samples:
-                family.add_metric(values, value)
-            return family
-
-        yield counter("submitted", "Requests submitted to the pool.", stats.submitted)
-        results = {"ok": stats.ok, **stats.failed} if stats.ok or stats.failed else {}
-        yield labelled(
-            CounterMetricFamily,
-            "results",
-            "Requests finished, by kind of result: ok, lean_errors (Lean reported an error), "
-            "LeanError (the REPL refused it) or the exception's class name.",
-            ["kind"],
-            [([kind], n) for kind, n in sorted(results.items())],
-        )
-        yield counter("cancelled", "Requests cancelled before their result.", stats.cancelled)
-        yield counter("deduplicated", "Requests answered by an identical one.", stats.deduplicated)
-        yield gauge(
-            "dedup_hit_ratio",
-            "Share of submitted requests answered by an identical one.",
-            stats.dedup_hit_rate,
-        )
-        yield counter(
-            "header_requests",
-            "Requests with an import header, run on a worker's environment for it.",
-            stats.header_requests,
-        )
-        yield counter(
-            "header_imports",
-            "Import headers the workers' REPLs loaded (re-imports and warm-ups included).",
-            stats.header_imports,
-        )
-        yield counter(
-            "timed_imports",
-            "Header imports requests waited for (misses of header affinity).",
-            stats.timed_imports,
-        )
-        yield gauge(
-            "header_hit_ratio",
-            "Share of requests with an import header that found it loaded on their worker.",
-            stats.header_hit_rate,
-        )
-        yield counter(
-            "worker_seconds",
-            "Seconds workers spent on requests, header imports included.",
-            stats.worker_seconds,
-        )
-        yield counter(
-            "import_seconds",
-            "Seconds workers spent importing headers in front of requests.",
-            stats.import_seconds,
-        )
-        yield counter(
-            "elaboration_seconds",
-            "Seconds workers spent on requests other than importing their headers.",
-            stats.elaboration_seconds,
-        )
-        yield labelled(
-            CounterMetricFamily,
-            "restarts",
-            "REPL restarts inside workers, by cause.",
-            ["cause"],
-            [([cause], n) for cause, n in sorted(stats.restarts.items())],
-        )
-        yield labelled(
-            CounterMetricFamily,
-            "recycles",
-            "Worker replacements, by reason.",
-            ["reason"],
-            [([reason], n) for reason, n in sorted(stats.recycles.items())],
-        )
-        yield counter(
-            "session_moves", "Sessions taken over by another worker.", stats.session_moves
-        )
-        yield counter(
-            "states_rebuilt", "Session states replayed on a new REPL.", stats.states_rebuilt
-        )
-        yield counter(
-            "states_unpickled",
-            "Session states restored from checkpoints.",
-            stats.states_unpickled,
-        )
-        yield counter(
-            "retried", "Requests sent again because their worker was lost.", stats.retried
-        )
-        yield gauge("queued", "Requests waiting for a worker.", stats.queued)
-        yield gauge("running", "Requests on a worker.", stats.running)
-
-        latency = Metric(
-            f"{p}_latency_seconds", "Submit-to-result time of recent requests.", "summary"
-        )
-        for quantile, value in (
-            ("0.5", stats.latency_p50),
-            ("0.9", stats.latency_p90),
-            ("0.99", stats.latency_p99),
-        ):
-            if value is not None:
-                latency.add_sample(f"{p}_latency_seconds", {"quantile": quantile}, value)
-        yield latency
-        yield SummaryMetricFamily(
-            f"{p}_queue_wait_seconds",
-            "Time requests waited in the queue, from submit to dispatch to a worker.",
-            count_value=stats.queue_waits,
-            sum_value=stats.queue_wait_seconds,
-        )
-        yield labelled(
-            GaugeMetricFamily,
-            "memory_bytes",
-            "Memory of the workers' REPLs summed, by kind: rss (shared pages counted by each "
-            "user), pss (shared pages split among users), private.",
-            ["kind"],
-            [([kind], float(mb) * _MB) for kind, mb in sorted(stats.memory.items())],
-        )
-
-        per_worker: dict[str, list[tuple[list[str], float]]] = {
-            key: [] for key in ("rss", "pss", "private", "peak", "in_flight")
-        }
-        for index, worker in enumerate(stats.workers):
-            slot = str(worker.get("slot", index))
-            for key in ("rss", "pss", "private"):
-                mb = worker.get(f"{key}_mb")
-                if isinstance(mb, (int, float)):
-                    per_worker[key].append(([slot], float(mb) * _MB))
-            in_flight = worker.get("in_flight")
-            if isinstance(in_flight, int):
-                per_worker["in_flight"].append(([slot], in_flight))
+        stats = self._pool.stats()
         with self._lock:
-            if track:
-                for (slot,), rss in per_worker["rss"]:
-                    self._peak_rss[slot] = max(rss, self._peak_rss.get(slot, 0.0))
-            per_worker["peak"] = [([slot], rss) for slot, rss in sorted(self._peak_rss.items())]
-        for key, doc in (
-            ("rss", "Resident memory of each worker's REPL."),
-            ("pss", "Proportional set size of each worker's REPL (shared pages split)."),
-            ("private", "Private memory of each worker's REPL."),
-            ("peak_rss", "Highest resident memory of each worker's REPL seen at a scrape."),
-        ):
-            yield labelled(
-                GaugeMetricFamily,
-                f"worker_{key}_bytes",
-                doc,
-                ["worker"],
-                per_worker["peak" if key == "peak_rss" else key],
-            )
-        yield labelled(
-            GaugeMetricFamily,
-            "worker_in_flight",
-            "Requests on each worker.",
-            ["worker"],
-            per_worker["in_flight"],
-        )
-        nodes = sorted(stats.nodes.items())
-        for key, doc in (
-            ("served", "Requests served on each machine (Ray node id, or host)."),
-            ("worker_deaths", "Workers lost on each machine (Ray node id, or host)."),
-        ):
-            yield labelled(
-                CounterMetricFamily,
-                f"node_{key}",
-                doc,
-                ["node", "host"],
-                [([node, str(v.get("host"))], v.get(key, 0)) for node, v in nodes],
-            )
+            update_peaks(self._peak_rss, stats)
+            families = pool_families(stats, dict(self._peak_rss), self._prefix)
+        for made in families:
+            yield _to_prometheus(made)
+
+
+def _to_prometheus(made: Family) -> Metric:
+    from prometheus_client.core import Metric
+
+    metric = Metric(made.name, made.doc, made.kind)
+    for sample in made.samples:
+        metric.add_sample(made.name + sample.suffix, dict(sample.labels), float(sample.value))
+    return metric
 
 
 def metrics_registry(pool: LeanPool) -> CollectorRegistry:

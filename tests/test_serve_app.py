@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ httpx = pytest.importorskip("httpx", reason="the serve extra is not installed (l
 from serve_process import Served, serve  # noqa: E402
 
 from leanpool import LeanTimeoutError  # noqa: E402
+from leanpool._metric_families import empty_stats  # noqa: E402
 from leanpool._serve._bridge import Completions  # noqa: E402
 from leanpool._serve._http import HttpError  # noqa: E402
 from leanpool._serve._metrics import Metrics  # noqa: E402
@@ -344,10 +346,21 @@ def test_metrics_text_and_timeouts_of_the_settings() -> None:
     refused = LeanError(message="Unknown environment.")
     results = [CommandResponse(env=0), rejected, refused, LeanTimeoutError("t"), ValueError("?")]
     metrics.observe_lean(results)
-    text = metrics.render({"submitted": 3, "failed": {"LeanTimeoutError": 1}}, {"k": 2}, 1, 4, 9.5)
+    pool = replace(
+        empty_stats(),
+        submitted=3,
+        failed={"LeanTimeoutError": 1},
+        workers=[{"slot": 0, "rss_mb": 10.0}],
+    )
+    text = metrics.render(pool, {"k": 2}, 1, 4, 9.5)
     assert 'leanpool_http_requests_total{method="POST",route="/api/check",status="429"} 1' in text
     assert 'leanpool_http_request_seconds_bucket{le="+Inf"} 2' in text
-    assert 'leanpool_pool_failed_total{kind="LeanTimeoutError"} 1' in text
+    assert 'leanpool_pool_results_total{kind="LeanTimeoutError"} 1' in text
+    assert "leanpool_pool_submitted_total 3" in text
+    # the pool's families are those of the prometheus_client collector, peak RSS included
+    later = metrics.render(replace(pool, workers=[{"slot": 0, "rss_mb": 4.0}]), {}, 1, 4, 9.5)
+    assert 'leanpool_pool_worker_rss_bytes{worker="0"} 4194304.0' in later
+    assert 'leanpool_pool_worker_peak_rss_bytes{worker="0"} 10485760.0' in later
     for label in ("ok", "lean_error", "repl_error", "timeout", "error"):
         assert f'leanpool_lean_requests_total{{outcome="{label}"}} 1' in text
     assert 'leanpool_in_flight{key="k"} 2' in text and "leanpool_refused_total 4" in text

@@ -253,7 +253,7 @@ async def metrics(request: Request) -> Response:
     service.authenticate(request)
     stats = await asyncio.to_thread(service.pool.stats)
     text = service.metrics.render(
-        stats.as_dict(),
+        stats,
         dict(service.limiter.in_flight),
         len(service.sessions),
         service.limiter.refused,
