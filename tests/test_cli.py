@@ -455,6 +455,23 @@ def test_verdict_policy_through_the_command_line(tmp_path: Path) -> None:
     assert {r["id"]: r["verdict"] for r in lenient_results}["native"] == "passed"
 
 
+def test_heartbeat_budget_through_the_command_line(tmp_path: Path) -> None:
+    runaway = (
+        "set_option maxHeartbeats 0 in\ntheorem t : 1 + 1 = 2 := by\n  norm_num --!sim runaway\n"
+    )
+    dataset = write_jsonl(tmp_path / "r.jsonl", [json.dumps({"id": "runaway", "code": runaway})])
+    done, results = verify(tmp_path, str(dataset), "--timeout", "3", "--heartbeat-budget", "1000")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert [(r["verdict"], r["reasons"]) for r in results] == [
+        ("lean_error", ["error", "max_heartbeats"])
+    ]
+    assert "maximum number of heartbeats (1000)" in results[0]["errors"][0]["message"]
+    unbounded, results = verify(tmp_path, str(dataset), "--timeout", "3")
+    assert unbounded.returncode == 1 and results[0]["fault"] == "LeanTimeoutError", results
+    lone = run_cli("verify", "--sim", "--lower-heartbeats", str(dataset), cwd=tmp_path)
+    assert lone.returncode == 2 and "needs --heartbeat-budget" in lone.stderr
+
+
 def test_doctor_totals_a_project_s_olean_files_against_an_address_space_limit(
     tmp_path: Path,
 ) -> None:

@@ -5,6 +5,7 @@ defaults; each command adds its own flags to the groups returned here."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 # The CLI's per-request limit. The library waits as long as Lean takes (LeanInteract's default);
@@ -67,6 +68,19 @@ def add_policy_arguments(parser: argparse.ArgumentParser, description: str | Non
         action="store_false",
         help="do not ask Lean for each theorem's axioms (one command less per proof)",
     )
+    group.add_argument(
+        "--heartbeat-budget",
+        type=positive_int,
+        metavar="N",
+        help="rewrite `set_option maxHeartbeats 0` (no limit) in proofs to N (thousands of "
+        "heartbeats, Lean's unit; its default is 200000): a runaway proof then fails fast as "
+        "a Lean error instead of running into the time limit",
+    )
+    group.add_argument(
+        "--lower-heartbeats",
+        action="store_true",
+        help="with --heartbeat-budget, also lower larger maxHeartbeats values to the budget",
+    )
     return group
 
 
@@ -85,6 +99,15 @@ def policy_options(args: argparse.Namespace) -> dict[str, Any]:
         from leanpool._verdict import STANDARD_AXIOMS
 
         options["allowed_axioms"] = (*STANDARD_AXIOMS, *args.allow_axiom)
+    if args.lower_heartbeats and args.heartbeat_budget is None:
+        print(
+            "--lower-heartbeats needs --heartbeat-budget N (the value to lower to)", file=sys.stderr
+        )
+        raise SystemExit(2)  # a usage error, as argparse's own
+    if args.heartbeat_budget is not None:
+        options["heartbeat_budget"] = args.heartbeat_budget
+        if args.lower_heartbeats:
+            options["lower_heartbeats"] = True
     return options
 
 
