@@ -135,14 +135,31 @@ def test_all_tactics_and_root_goals() -> None:
 
 
 def test_header_modules_and_where_the_header_ends() -> None:
-    text = "import Mathlib.Data.Real.Basic\nimport A B\nopen Real\n#eval 1"
+    text = "import Mathlib.Data.Real.Basic\nimport A\nopen Real\n#eval 1"
     modules, end = header_modules(text)
-    assert modules == ["Mathlib.Data.Real.Basic", "A", "B"]
+    assert modules == ["Mathlib.Data.Real.Basic", "A"]
     assert text[end:].startswith("\nopen Real")
     result = elaborate(text)
-    assert result.environment.imports == ("Mathlib.Data.Real.Basic", "A", "B")
+    assert result.environment.imports == ("Mathlib.Data.Real.Basic", "A")
     assert result.environment.opens == ("Real",)
     assert result.initial_environment.imports == result.environment.imports
+    assert header_modules("module\npublic meta import all A.B\nimport C\n#eval 1")[0] == [
+        "A.B",
+        "C",
+    ]
+
+
+def test_one_module_per_import_as_in_lean() -> None:
+    """`import A B` is `import A` and then `B` where a command should start: Lean's parse error
+    (one `ident` per `import` in src/Lean/Parser/Module.lean)."""
+    text = "import A B\n#eval 1"
+    assert header_modules(text) == (["A"], len("import A"))
+    result = elaborate(text)
+    assert result.environment.imports == ("A",)
+    errors = [m for m in result.messages if m["severity"] == "error"]
+    assert [(m["data"], m["pos"]) for m in errors] == [
+        ("unexpected identifier; expected command", {"line": 1, "column": 9})
+    ]
 
 
 _WORDS = (

@@ -90,22 +90,36 @@ class Elaboration:
 
 
 def header_modules(text: str) -> tuple[list[str], int]:
-    """The modules of the leading `import` lines, and the offset where the header ends."""
+    """The modules of the leading import header, and the offset where the header ends.
+
+    Lean's header grammar (``Lean.Parser.Module.header``, src/Lean/Parser/Module.lean) takes one
+    module per ``import`` keyword, with the module system's optional ``module``/``prelude``
+    first and ``public``/``meta`` before and ``all`` after ``import``: in ``import A B`` the
+    header ends after ``A``, and ``B`` is where the first command should start."""
     tokens = tokenize(text)
     modules: list[str] = []
     end = 0
     index = 0
-    while index < len(tokens) and tokens[index].text == "import":
-        end = tokens[index].end
-        index += 1
-        while (
-            index < len(tokens)
-            and tokens[index].kind == "ident"
-            and not _is_command_start(tokens[index].text)
-        ):
-            modules.append(tokens[index].text)
+    for word in ("module", "prelude"):
+        if index < len(tokens) and tokens[index].text == word:
             end = tokens[index].end
             index += 1
+    while True:
+        at = index
+        while at < len(tokens) and tokens[at].text in ("public", "meta"):
+            at += 1
+        if at >= len(tokens) or tokens[at].text != "import":
+            break
+        at += 1
+        if at < len(tokens) and tokens[at].text == "all":
+            at += 1
+        if at >= len(tokens) or tokens[at].kind != "ident" or _is_command_start(tokens[at].text):
+            end = tokens[at - 1].end  # `import` without a module: Lean's parse error follows
+            index = at
+            break
+        modules.append(tokens[at].text)
+        end = tokens[at].end
+        index = at + 1
     return modules, end
 
 
