@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("leanpool")
 PSS_INTERVAL = 1.0  # seconds between reads of a REPL's PSS for the parent's stats
+PSS_STALE_MB = 64.0  # ... unless its RSS moved by more than this since the last read
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class _WorkerState:
         self.headers: dict[tuple[str, ...], int] = {}  # header key -> session id of its env
         self.unshareable: set[tuple[str, ...]] = set()
         self.verbatim_imports = 0  # commands that ran with their own import header
-        self._pss = self._pss_read_at = 0.0
+        self._pss = self._pss_read_at = self._pss_rss = 0.0
         self._pss_pid: int | None = None
 
     def get_server(self) -> AutoLeanServer:
@@ -168,24 +169,32 @@ class _WorkerState:
             return request
         return request.model_copy(update={"cmd": header.body, "env": self.header_env(header)})
 
-    def _pss_mb(self, server: AutoLeanServer | None) -> float:
+    def _pss_mb(self, server: AutoLeanServer | None, rss_mb: float) -> float:
         """The REPL's PSS, read at most every `PSS_INTERVAL` seconds: the kernel walks the
-        page tables for it (about 3 ms per GB mapped), and a report goes with every batch."""
+        page tables for it (about 3 ms per GB mapped), and a report goes with every batch.
+        Read sooner when the RSS moved by more than `PSS_STALE_MB` since (an import mapped a
+        header, a restart freed memory): a PSS from before that would mislead the stats."""
         if server is None:
             return 0.0
         now = time.monotonic()
-        if server.pid != self._pss_pid or now - self._pss_read_at >= PSS_INTERVAL:
+        if (
+            server.pid != self._pss_pid
+            or now - self._pss_read_at >= PSS_INTERVAL
+            or abs(rss_mb - self._pss_rss) > PSS_STALE_MB
+        ):
             self._pss, self._pss_pid, self._pss_read_at = server.pss_mb(), server.pid, now
+            self._pss_rss = rss_mb
         return self._pss
 
     def report(self) -> WorkerReport:
         server = self.server
+        rss_mb = server.rss_mb() if server is not None else 0.0
         return WorkerReport(
             pid=os.getpid(),
             repl_pid=server.pid if server is not None else None,
-            rss_mb=server.rss_mb() if server is not None else 0.0,
+            rss_mb=rss_mb,
             private_mb=server.private_mb() if server is not None else 0.0,
-            pss_mb=self._pss_mb(server),
+            pss_mb=self._pss_mb(server, rss_mb),
             counts=WorkerCounts(
                 restarts=dict(server.restart_counts) if server is not None else {},
                 header_imports=self.cache.header_imports + self.verbatim_imports,

@@ -96,9 +96,16 @@ def test_four_repls_share_an_800_mb_header_under_a_400_mb_limit(module_dir: str)
         assert [eval_value(r) for r in pool.map(slow)] == [str(i) for i in range(8)]
         commands = [f"{HEADER}\n#eval {i}" for i in range(40)]
         assert [eval_value(r) for r in pool.map(commands)] == [str(i) for i in range(40)]
-        time.sleep(1.1)  # PSS is read at most once a second per worker
-        pool.run("#eval 0")
-        stats = pool.stats()
+        # A worker reads its REPL's PSS at most once a second (sooner when its RSS moves), and
+        # another REPL mapping the header later lowers it without a move: read every worker's
+        # again, after all four imported.
+        time.sleep(1.1)
+        before = {w["slot"]: w["served"] for w in pool.stats().workers}
+        for _attempt in range(10):
+            pool.map([f"#eval {i} --!sim sleep_ms=100" for i in range(8)])
+            stats = pool.stats()
+            if all(w["served"] > before[w["slot"]] for w in stats.workers):
+                break
         assert stats.restarts == {} and stats.recycles == {}
         assert stats.header_imports == 4  # one per REPL: each worker took some of them
         assert all(w["private_mb"] < 100 and w["rss_mb"] > 800 for w in stats.workers)
@@ -154,3 +161,14 @@ def test_the_pool_warns_when_the_address_space_limit_is_too_close_to_the_oleans(
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         LeanPool(config, 1, progress=False, memory_backend="cgroup").shutdown()
+
+
+def test_a_worker_reads_pss_again_when_its_rss_moved(module_dir: str) -> None:
+    """PSS is read at most once a second, but an import that maps a header moves the RSS: the
+    report after it shows the header, not the PSS from before."""
+    config = sim_config(imports={"HeaderA": (0, 300)}, module_dir=module_dir)
+    with LeanPool(config, 1, timeout=60, progress=False) as pool:
+        pool.run("#eval 1")
+        pool.run(f"{HEADER}\n#eval 2")  # within a second of the first report
+        (worker,) = pool.stats().workers
+        assert worker["rss_mb"] > 300 and worker["pss_mb"] > 300, worker
