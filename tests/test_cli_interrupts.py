@@ -21,11 +21,14 @@ COUNT = 150
 
 
 def _dataset(tmp_path: Path) -> Path:
-    """150 proofs of 40 ms each: about 3 s on 2 workers; a few fail on purpose."""
+    """150 proofs on 2 workers, a few false on purpose: the first 30 take 40 ms each, the rest
+    100 ms, so a signal sent after 20 results has about 6 s to land before the run ends, even
+    on a loaded machine."""
     lines = []
     for i in range(COUNT):
         value = i + 1 if i % 10 else i + 2  # every tenth is false
-        code = f"theorem t{i} : {i} + 1 = {value} := by decide --!sim sleep_ms=40"
+        sleep_ms = 40 if i < 30 else 100
+        code = f"theorem t{i} : {i} + 1 = {value} := by decide --!sim sleep_ms={sleep_ms}"
         lines.append(json.dumps({"id": f"p{i}", "code": code}))
     path = tmp_path / "data.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
