@@ -304,6 +304,19 @@ def test_the_memory_check_fails_when_the_import_does_not_fit() -> None:
     assert unlimited.status == "info" and "no RLIMIT_AS set" in unlimited.summary
 
 
+def test_the_memory_check_splits_an_import_into_mapped_and_private_memory(tmp_path: Path) -> None:
+    """The simulator maps its modules as Lean maps .olean files: the 400 MB import is file
+    pages (shared), and private memory stays small; its fallback copy is private instead."""
+    options = SelftestOptions(timeout=60)
+    for private, (files, anon) in ((False, ("RssFile", "RssAnon")), (True, ("RssAnon", "RssFile"))):
+        config = sim_config(
+            imports={"Lean": (10, 400)}, module_dir=str(tmp_path), private_imports=private
+        )
+        result = check_memory(sim_target(config), options)
+        assert result.details[files] >= 400 > result.details[anon] + 200, result.details
+        assert "MB mapped files, shared between REPLs, and" in result.summary
+
+
 def test_the_sandbox_probes_see_a_repl_that_is_not_confined() -> None:
     target = Target(sim_config(), True, None, None, {}, None, False)
     facts, leaks = probe_confinement(target, 30, sandbox=None)

@@ -7,6 +7,11 @@ command in that env, and its ``VmPeak``, ``VmSize``, ``VmHWM`` and ``VmRSS`` are
 imports, so the address space it needs is well above its resident size (docs/concepts/memory.md
 says about twice for Mathlib; this measures it). A REPL that dies on the import under the limit
 fails the check; a margin under 10 % warns.
+
+It also splits the REPL's resident memory after the import into file pages (``RssFile``: the
+mapped ``.olean`` data, shared by every REPL on the machine through the page cache) and private
+memory (``RssAnon``: environment extensions built at import, and what elaboration allocates),
+which is what `memory_limit_mb` counts by default and what each further REPL adds.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from leanpool._selftest._target import SelftestOptions, Target, derive_config
 
 __all__ = ["check_memory", "read_vm_status"]
 
-_FIELDS = ("VmPeak", "VmSize", "VmHWM", "VmRSS")
+_FIELDS = ("VmPeak", "VmSize", "VmHWM", "VmRSS", "RssAnon", "RssFile")
 _TIGHT = 0.10  # a margin below this fraction of the limit warns
 
 
 def read_vm_status(pid: int) -> dict[str, float]:
-    """``VmPeak``, ``VmSize``, ``VmHWM``, ``VmRSS`` of a process in MB ({} where no /proc)."""
+    """``VmPeak``, ``VmSize``, ``VmHWM``, ``VmRSS``, ``RssAnon``, ``RssFile`` of a process in MB
+    ({} where no /proc; ``RssAnon`` and ``RssFile`` need Linux 4.5)."""
     values: dict[str, float] = {}
     try:
         text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
@@ -84,6 +90,11 @@ def check_memory(target: Target, options: SelftestOptions) -> CheckResult:
     if rss:
         details["address_space_per_resident"] = round(peak / rss, 2)
     measured = f"after import {module}: VmPeak {peak:,.0f} MB, peak RSS {rss:,.0f} MB"
+    if "RssAnon" in status and "RssFile" in status:
+        measured += (
+            f" (now {status['RssFile']:,.0f} MB mapped files, shared between REPLs, and "
+            f"{status['RssAnon']:,.0f} MB private)"
+        )
     suggested = int(math.ceil(peak * 1.25 / 100.0) * 100)
     details["suggested_memory_hard_limit_mb"] = suggested
     if limit is None:
