@@ -189,28 +189,6 @@ def pool_families(
     return families
 
 
-def empty_stats() -> PoolStats:
-    """Statistics of a pool that has done nothing: the families' shapes without values."""
-    return PoolStats(
-        submitted=0,
-        queued=0,
-        running=0,
-        done=0,
-        ok=0,
-        failed={},
-        cancelled=0,
-        deduplicated=0,
-        restarts={},
-        recycles={},
-        header_imports=0,
-        session_moves=0,
-        states_rebuilt=0,
-        latency_p50=None,
-        latency_p90=None,
-        latency_p99=None,
-    )
-
-
 def worker_slots(stats: PoolStats) -> Iterable[tuple[str, dict[str, object]]]:
     """Each worker's report with its slot number as a label value."""
     for index, worker in enumerate(stats.workers):

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any
 
 from leanpool._exports import publish
-from leanpool._metric_families import Family, empty_stats, pool_families, update_peaks
+from leanpool._metric_families import Family, pool_families, update_peaks
+from leanpool._stats import StatsBook
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -70,7 +71,8 @@ class PoolMetrics:
 
     def describe(self) -> list[Metric]:
         """The families without samples: lets a registry check names without calling `stats()`."""
-        return [_to_prometheus(made) for made in pool_families(empty_stats(), prefix=self._prefix)]
+        nothing_yet = StatsBook().snapshot()
+        return [_to_prometheus(made) for made in pool_families(nothing_yet, prefix=self._prefix)]
 
     def collect(self) -> Iterator[Metric]:
         stats = self._pool.stats()

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from leanpool import PoolMetrics
-from leanpool._metric_families import empty_stats, pool_families, render_text
+from leanpool._metric_families import pool_families, render_text
 from leanpool._serve._metrics import Metrics
-from leanpool._stats import PoolStats
+from leanpool._stats import PoolStats, StatsBook
 
 STATS = replace(
-    empty_stats(),
+    StatsBook().snapshot(),
     submitted=12,
     ok=7,
     failed={"LeanTimeoutError": 2, "lean_errors": 1},

@@ -23,12 +23,12 @@ httpx = pytest.importorskip("httpx", reason="the serve extra is not installed (l
 from serve_process import Served, serve  # noqa: E402
 
 from leanpool import LeanTimeoutError  # noqa: E402
-from leanpool._metric_families import empty_stats  # noqa: E402
 from leanpool._serve._bridge import Completions  # noqa: E402
 from leanpool._serve._http import HttpError  # noqa: E402
 from leanpool._serve._metrics import Metrics  # noqa: E402
 from leanpool._serve._native import parse_items  # noqa: E402
 from leanpool._serve._settings import ServeSettings  # noqa: E402
+from leanpool._stats import StatsBook  # noqa: E402
 from leanpool.protocol import CommandResponse, LeanError  # noqa: E402
 
 POS = {"line": 1, "column": 0}
@@ -347,7 +347,7 @@ def test_metrics_text_and_timeouts_of_the_settings() -> None:
     results = [CommandResponse(env=0), rejected, refused, LeanTimeoutError("t"), ValueError("?")]
     metrics.observe_lean(results)
     pool = replace(
-        empty_stats(),
+        StatsBook().snapshot(),
         submitted=3,
         failed={"LeanTimeoutError": 1},
         workers=[{"slot": 0, "rss_mb": 10.0}],

@@ -115,7 +115,6 @@ def header_modules(text: str) -> tuple[list[str], int]:
             at += 1
         if at >= len(tokens) or tokens[at].kind != "ident" or _is_command_start(tokens[at].text):
             end = tokens[at - 1].end  # `import` without a module: Lean's parse error follows
-            index = at
             break
         modules.append(tokens[at].text)
         end = tokens[at].end
